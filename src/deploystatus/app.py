@@ -1,0 +1,114 @@
+"""The application factory: settings in, ASGI app out. Nothing is built at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from . import __version__
+from .config import Settings
+from .dynamodb import open_client
+from .errors import (
+    DeployStatusError,
+    InvalidRecords,
+    InvalidRequest,
+    RequestTooLarge,
+    StorageError,
+    StorageUnavailable,
+)
+from .rendering import RecordsEncoder
+from .routes import Services, router
+from .store import Store
+from .timestamps import Renderer, load_zone
+
+logger = logging.getLogger("deploystatus")
+
+_STATUS: dict[type[DeployStatusError], int] = {
+    InvalidRequest: 400,
+    RequestTooLarge: 413,
+    StorageUnavailable: 503,
+    StorageError: 500,
+}
+# Server-side failures say what to do, not what went wrong inside (that goes to the log).
+_PUBLIC_MESSAGE = {
+    503: "DynamoDB is unavailable or throttling; nothing was lost, retry later",
+    500: "the storage failed unexpectedly; retry later",
+}
+
+
+def _status_of(exc: DeployStatusError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]
+    return 500
+
+
+def create_app(settings: Settings) -> FastAPI:
+    encoder = RecordsEncoder(Renderer(load_zone(settings.timezone)))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        async with open_client(settings) as client:
+            store = Store(
+                client,
+                settings.table,
+                max_concurrent_calls=settings.max_concurrent_calls,
+                retry_seconds=settings.dynamodb_retry_seconds,
+            )
+            yield {"services": Services(settings=settings, store=store, encoder=encoder)}
+
+    app = FastAPI(title="deploystatus", version=__version__, lifespan=lifespan)
+    app.include_router(router)
+
+    async def domain_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DeployStatusError)
+        status = _status_of(exc)
+        body: dict[str, Any] = {
+            "error": exc.code,
+            "message": _PUBLIC_MESSAGE.get(status, exc.message),
+        }
+        if isinstance(exc, InvalidRecords):
+            body["problems"] = [
+                {"record": p.record, "field": p.field, "message": p.message} for p in exc.problems
+            ]
+        headers = {}
+        if status == 503:
+            headers["Retry-After"] = str(settings.retry_after_seconds)
+        if status >= 500:
+            logger.error("%s %s: %s", request.method, request.url.path, exc, exc_info=exc)
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        message = {
+            404: f"no such path: {request.url.path}",
+            405: f"{request.method} is not allowed here",
+        }.get(exc.status_code, str(exc.detail))
+        return JSONResponse(
+            {"error": code, "message": message},
+            status_code=exc.status_code,
+            headers=dict(exc.headers or {}),
+        )
+
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        # The server still logs the traceback; the client learns only that it failed.
+        return JSONResponse(
+            {"error": "internal_error", "message": "internal server error"}, status_code=500
+        )
+
+    app.add_exception_handler(DeployStatusError, domain_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """For ``uvicorn --factory`` and worker processes: settings from the environment."""
+    return create_app(Settings())

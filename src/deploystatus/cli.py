@@ -1,0 +1,165 @@
+"""The ``deploystatus`` command: run the service, a local engine, and table chores."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+import uvicorn
+
+from .app import create_app
+from .config import Settings
+from .dynamodb import open_client
+from .local_engine import ENGINES, Engine, EngineError, LocalEngine, start_engine
+from .store import Store
+
+# Local engines accept any credentials; these are used only when none are configured.
+_LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> NoReturn:
+    raise SystemExit(0)
+
+
+def _ignore_signal(signum: int, frame: FrameType | None) -> None:
+    pass
+
+
+async def _init_table(settings: Settings) -> bool:
+    async with open_client(settings) as client:
+        return await Store(client, settings.table).create_table()
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
+    if workers > 1:
+        # Worker processes build their own app from the environment.
+        uvicorn.run(
+            "deploystatus.app:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+        )
+        return 0
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host=host,
+            port=port,
+            loop="uvloop",
+            http="httptools",
+            timeout_graceful_shutdown=10,
+        )
+    )
+    # uvicorn handles SIGINT/SIGTERM itself, then re-raises the signal to the handler it
+    # found: make that one harmless so that we exit 0 after a clean shutdown.
+    signal.signal(signal.SIGINT, _ignore_signal)
+    signal.signal(signal.SIGTERM, _ignore_signal)
+    server.run()
+    return 0 if server.started else 1
+
+
+def _start_local(args: argparse.Namespace) -> LocalEngine:
+    engine: Engine = args.engine
+    try:
+        return start_engine(
+            engine, port=args.db_port, data_dir=Path(args.data_dir), host=args.db_host
+        )
+    except EngineError as exc:
+        raise SystemExit(f"deploystatus: {exc}") from exc
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    for name, value in _LOCAL_CREDENTIALS.items():
+        os.environ.setdefault(name, value)
+    with _start_local(args) as engine:
+        settings = Settings(endpoint_url=engine.url)
+        created = asyncio.run(_init_table(settings))
+        print(
+            f"deploystatus: DynamoDB is {engine.describe()}, table {settings.table} "
+            f"{'created' if created else 'found'}",
+            flush=True,
+        )
+        print(f"deploystatus: serving http://{args.host}:{args.port}  (Ctrl-C stops)", flush=True)
+        status = _serve(settings, args.host, args.port)
+    print("deploystatus: stopped", flush=True)
+    return status
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    return _serve(Settings(), args.host, args.port, args.workers)
+
+
+def cmd_local_db(args: argparse.Namespace) -> int:
+    with _start_local(args) as engine:
+        print(f"deploystatus: DynamoDB is {engine.describe()}  (Ctrl-C stops)", flush=True)
+        signal.signal(signal.SIGINT, _exit_on_signal)
+        try:
+            engine.process.wait()
+        except SystemExit:
+            return 0
+    return 1  # the engine died on its own
+
+
+def cmd_init_table(args: argparse.Namespace) -> int:
+    settings = Settings()
+    created = asyncio.run(_init_table(settings))
+    print(f"deploystatus: table {settings.table} {'created' if created else 'already exists'}")
+    return 0
+
+
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--db-host", default="127.0.0.1", help="engine address (default %(default)s)")
+    add("--db-port", type=int, default=4566, help="engine port (default %(default)s)")
+    add("--data-dir", default=".data", help="where dynalite keeps data (default %(default)s)")
+    add("--engine", choices=ENGINES, default="dynalite", help="default %(default)s")
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default %(default)s)")
+    parser.add_argument("--port", type=int, default=8080, help="listen port (default %(default)s)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deploystatus", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dev = commands.add_parser("dev", help="local engine + table + API, for development")
+    _add_server_options(dev)
+    _add_engine_options(dev)
+    dev.set_defaults(run=cmd_dev)
+
+    serve = commands.add_parser("serve", help="the API against the DynamoDB the environment names")
+    _add_server_options(serve)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.set_defaults(run=cmd_serve)
+
+    local_db = commands.add_parser("local-db", help="the local engine alone")
+    _add_engine_options(local_db)
+    local_db.set_defaults(run=cmd_local_db)
+
+    init_table = commands.add_parser("init-table", help="create the table if missing")
+    init_table.set_defaults(run=cmd_init_table)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Until a server takes over signals, SIGTERM unwinds like Ctrl-C: engines get stopped.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    status: int = args.run(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Turns a ``POST /records`` body into validated records, as leniently as the reference did.
+
+The reference decoded with Go's encoding/json, and writers may depend on what it let
+through: field names match case-insensitively (the last of duplicate keys wins), unknown
+fields are ignored, a null or missing ``Records`` is an empty batch. What it let through
+that it should not have (bad names, impossible timestamps) is refused here, for the whole
+batch, with every problem named.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from . import timestamps
+from .errors import InvalidRecords, InvalidRequest, Problem, RequestTooLarge
+from .records import Record, component_problem, environment_problem, state_problem
+
+_FIELDS = ("Component", "Environment", "State", "Timestamp")
+_SHAPE = 'the body must be a JSON object like {"Records":[{"Component":...}]}'
+
+
+class _Number:
+    """Stands in for any JSON number: no field takes one, and converting a huge one costs."""
+
+
+_NUMBER = _Number()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(f"the body is not valid UTF-8 (byte {exc.start})") from exc
+    try:
+        return json.loads(
+            text,
+            parse_int=lambda _: _NUMBER,
+            parse_float=lambda _: _NUMBER,
+            parse_constant=_reject_constant,
+        )
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(
+            f"the body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from exc
+    except ValueError as exc:
+        raise InvalidRequest(f"the body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidRequest("the body is not valid JSON: nested too deeply") from exc
+
+
+def _fold(obj: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """Values of ``names`` matched as Go does: exact or case-insensitive, last key wins."""
+    wanted = {name.casefold(): name for name in names}
+    found: dict[str, Any] = {}
+    for key, value in obj.items():
+        name = wanted.get(key.casefold())
+        if name is not None:
+            found[name] = value
+    return found
+
+
+def _record(index: int, raw: Any, problems: list[Problem]) -> Record | None:
+    before = len(problems)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        problems.append(Problem(index, "", "must be a JSON object"))
+        return None
+    fields = _fold(raw, _FIELDS)
+    values: dict[str, str] = {}
+    for name in _FIELDS:
+        value = fields.get(name)
+        if value is None:
+            problems.append(Problem(index, name, "is required"))
+        elif not isinstance(value, str):
+            problems.append(Problem(index, name, "must be a string"))
+        else:
+            values[name] = value
+    checks = (
+        ("Component", component_problem),
+        ("Environment", environment_problem),
+        ("State", state_problem),
+    )
+    for name, check in checks:
+        if name in values and (message := check(values[name])) is not None:
+            problems.append(Problem(index, name, message))
+    nanos = None
+    if "Timestamp" in values:
+        try:
+            nanos = timestamps.parse(values["Timestamp"])
+        except ValueError as exc:
+            problems.append(Problem(index, "Timestamp", str(exc)))
+    if nanos is None or len(problems) > before:
+        return None
+    return Record(
+        component=values["Component"],
+        environment=values["Environment"],
+        state=values["State"],
+        timestamp=timestamps.canonical(nanos),
+    )
+
+
+def decode_records(body: bytes, *, max_records: int) -> list[Record]:
+    """The records of a ``POST /records`` body, all valid, or an error naming every problem."""
+    document = _parse_json(body)
+    if document is None:
+        return []
+    if not isinstance(document, dict):
+        raise InvalidRequest(_SHAPE)
+    raw_records = _fold(document, ("Records",)).get("Records")
+    if raw_records is None:
+        return []
+    if not isinstance(raw_records, list):
+        raise InvalidRequest(f"Records must be an array; {_SHAPE}")
+    if len(raw_records) > max_records:
+        raise RequestTooLarge(
+            f"{len(raw_records)} records in one request; the limit is {max_records}"
+        )
+    problems: list[Problem] = []
+    records = [_record(index, raw, problems) for index, raw in enumerate(raw_records)]
+    if problems:
+        raise InvalidRecords(problems)
+    return [record for record in records if record is not None]

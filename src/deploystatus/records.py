@@ -1,0 +1,64 @@
+"""The deployment record and the rules every stored record obeys."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+COMPONENT_RULE = "^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$"
+ENVIRONMENT_RULE = "^[a-z]+(-[a-z]+){0,2}$"
+_COMPONENT = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?\Z", re.ASCII)
+_ENVIRONMENT = re.compile(r"[a-z]+(?:-[a-z]+){0,2}\Z", re.ASCII)
+# C0 and C1 control characters, and lone surrogates (which no UTF-8 encoder accepts).
+_STATE_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+COMPONENT_MAX = 255
+ENVIRONMENT_MAX = 128
+STATE_MAX = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One deployment event. ``timestamp`` is canonical UTC (see `timestamps.canonical`),
+    so records compare by time with plain string comparison."""
+
+    component: str
+    environment: str
+    state: str
+    timestamp: str
+
+    @property
+    def deployable(self) -> tuple[str, str]:
+        return self.component, self.environment
+
+    @property
+    def precedence(self) -> tuple[str, str]:
+        """Which of two records of one deployable is its current state: the later one, and
+        at an equal instant the greater state, so every arrival order gives the same answer."""
+        return self.timestamp, self.state
+
+
+def component_problem(value: str) -> str | None:
+    if not 1 <= len(value) <= COMPONENT_MAX or not _COMPONENT.match(value):
+        return (
+            f"must match {COMPONENT_RULE} (lower-case letters, digits, '.' and '-', "
+            f"1-{COMPONENT_MAX} characters)"
+        )
+    return None
+
+
+def environment_problem(value: str) -> str | None:
+    if not 1 <= len(value) <= ENVIRONMENT_MAX or not _ENVIRONMENT.match(value):
+        return f"must match {ENVIRONMENT_RULE} (at most {ENVIRONMENT_MAX} characters)"
+    return None
+
+
+def state_problem(value: str) -> str | None:
+    if not 1 <= len(value) <= STATE_MAX:
+        return f"must be 1-{STATE_MAX} characters"
+    forbidden = _STATE_FORBIDDEN.search(value)
+    if forbidden is None:
+        return None
+    code = ord(forbidden.group())
+    if 0xD800 <= code <= 0xDFFF:
+        return f"must be valid Unicode (found the lone surrogate U+{code:04X})"
+    return f"must not contain control characters (found U+{code:04X})"

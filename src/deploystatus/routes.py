@@ -1,0 +1,126 @@
+"""HTTP endpoints: parse, call the store, shape the response. Errors are raised, not answered:
+`app.py` turns them into statuses."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+
+from .config import Settings
+from .decoding import decode_records
+from .errors import InvalidRequest, RequestTooLarge, StorageError
+from .records import Record, component_problem
+from .rendering import RecordsEncoder
+from .store import Store
+
+JSON = "application/json"
+READY_TIMEOUT_SECONDS = 2.0
+
+router = APIRouter()
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the handlers need, opened by the app's lifespan and shared by all requests."""
+
+    settings: Settings
+    store: Store
+    encoder: RecordsEncoder
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.state.services
+    return services
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused as soon as it is known to exceed ``limit`` (before reading it all)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise RequestTooLarge(f"the body is {declared} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLarge(f"the body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("/records", response_class=PlainTextResponse)
+async def post_records(request: Request) -> Response:
+    services = _services(request)
+    # Any Content-Type: the reference's own example is curl -d, which sends a form type.
+    body = await _read_body(request, services.settings.max_body_bytes)
+    records = decode_records(body, max_records=services.settings.max_records)
+    if records:
+        await services.store.put(records)
+    return PlainTextResponse("Ok")
+
+
+@router.get("/current")
+async def current(request: Request) -> Response:
+    services = _services(request)
+    records = await services.store.current()
+    return Response(services.encoder.body(records), media_type=JSON)
+
+
+@router.get("/historical/{component}")
+async def historical(component: str, request: Request) -> Response:
+    problem = component_problem(component)
+    if problem is not None:
+        raise InvalidRequest(f"component {problem}")
+    services = _services(request)
+    pages = services.store.history_pages(component)
+    first = await anext(pages)
+    second = await anext(pages, None)
+    if second is None:
+        return Response(services.encoder.body(first), media_type=JSON)
+    # Long histories stream page by page. The first two pages are in hand, so most
+    # failures still get a proper status; a later one cuts the body off mid-array,
+    # which no JSON parser mistakes for a complete answer.
+    return StreamingResponse(_stream(services.encoder, first, second, pages), media_type=JSON)
+
+
+async def _stream(
+    encoder: RecordsEncoder,
+    first: list[Record],
+    second: list[Record],
+    rest: AsyncIterator[list[Record]],
+) -> AsyncIterator[bytes]:
+    yield f'{{"Records":[{encoder.objects(first)}'.encode()
+    separator = "," if first else ""
+    async for page in _chain(second, rest):
+        if page:
+            yield (separator + encoder.objects(page)).encode()
+            separator = ","
+    yield b"]}"
+
+
+async def _chain(
+    head: list[Record], rest: AsyncIterator[list[Record]]
+) -> AsyncIterator[list[Record]]:
+    yield head
+    async for page in rest:
+        yield page
+
+
+@router.get("/healthz")
+async def healthz() -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    services = _services(request)
+    try:
+        await asyncio.wait_for(services.store.check(), READY_TIMEOUT_SECONDS)
+    except (StorageError, TimeoutError) as exc:
+        message = exc.message if isinstance(exc, StorageError) else "DynamoDB did not answer"
+        return JSONResponse({"error": "not_ready", "message": message}, status_code=503)
+    return JSONResponse({"status": "ready"})

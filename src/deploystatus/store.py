@@ -1,0 +1,281 @@
+"""The one place that talks to DynamoDB, and the only code that knows the item format.
+
+One table, string keys ``PK`` and ``SK`` (see docs/design.md for the reasoning):
+
+    history   PK = "H#" + component             SK = timestamp "#" environment "#" state
+    current   PK = "CURRENT#" + shard (0-7)     SK = component "#" environment
+                                                Latest = timestamp "#" state
+
+``timestamp`` is the canonical UTC form (fixed width), so sort-key order is time order and
+``Latest`` compares as (timestamp, state). Neither component nor environment may contain
+``#``, and ``#`` sorts below every character they may contain, so splitting is unambiguous
+and ``SK`` order of current items is (component, environment) order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import zlib
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from typing import Any, TypeVar
+
+from aiodynamo.client import Client
+from aiodynamo.errors import AIODynamoError, ConditionalCheckFailed, ResourceInUse, TableNotFound
+
+from .dynamodb import TRANSIENT_ERRORS
+from .errors import DeployStatusError, StorageError, StorageUnavailable
+from .records import Record
+
+T = TypeVar("T")
+
+CURRENT_SHARDS = 8  # part of the stored format: changing it needs a migration
+BATCH_SIZE = 25  # BatchWriteItem's limit
+_MAX_BACKOFF = 1.0
+
+Item = dict[str, Any]
+
+
+def table_definition(name: str) -> dict[str, Any]:
+    """The CreateTable request for the service's table; infra/ must describe the same."""
+    return {
+        "TableName": name,
+        "AttributeDefinitions": [
+            {"AttributeName": "PK", "AttributeType": "S"},
+            {"AttributeName": "SK", "AttributeType": "S"},
+        ],
+        "KeySchema": [
+            {"AttributeName": "PK", "KeyType": "HASH"},
+            {"AttributeName": "SK", "KeyType": "RANGE"},
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+
+
+def current_shard(component: str) -> int:
+    """All environments of a component share a shard, so one Query reads them together."""
+    return zlib.crc32(component.encode()) % CURRENT_SHARDS
+
+
+def _history_key(record: Record) -> Item:
+    return {
+        "PK": {"S": "H#" + record.component},
+        "SK": {"S": f"{record.timestamp}#{record.environment}#{record.state}"},
+    }
+
+
+def _current_item(record: Record) -> Item:
+    return {
+        "PK": {"S": f"CURRENT#{current_shard(record.component)}"},
+        "SK": {"S": f"{record.component}#{record.environment}"},
+        "Latest": {"S": f"{record.timestamp}#{record.state}"},
+    }
+
+
+def _history_record(component: str, item: Item) -> Record:
+    timestamp, environment, state = item["SK"]["S"].split("#", 2)
+    return Record(component, environment, state, timestamp)
+
+
+def _current_record(item: Item) -> Record:
+    component, environment = item["SK"]["S"].split("#", 1)
+    timestamp, state = item["Latest"]["S"].split("#", 1)
+    return Record(component, environment, state, timestamp)
+
+
+async def _all(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run concurrently; on the first failure cancel the rest and raise it (a bug first)."""
+    tasks: list[asyncio.Task[T]] = []
+    failure: BaseException | None = None
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(coroutine) for coroutine in coroutines]
+    except BaseExceptionGroup as failed:
+        errors = failed.exceptions
+        failure = next((e for e in errors if not isinstance(e, DeployStatusError)), errors[0])
+    if failure is not None:
+        raise failure
+    return [task.result() for task in tasks]
+
+
+class Store:
+    def __init__(
+        self,
+        client: Client,
+        table: str,
+        *,
+        max_concurrent_calls: int = 64,
+        retry_seconds: float = 5.0,
+    ) -> None:
+        self._client = client
+        self.table = table
+        # Bounds this process's calls in flight: a burst queues here instead of piling up.
+        self._slots = asyncio.Semaphore(max_concurrent_calls)
+        self._retry_seconds = retry_seconds
+
+    async def _call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        async with self._slots:
+            try:
+                return await self._client.send_request(action=action, payload=payload)
+            except ConditionalCheckFailed:
+                raise
+            except TRANSIENT_ERRORS as exc:
+                raise StorageUnavailable(f"DynamoDB {action} on {self.table}: {exc!r}") from exc
+            except AIODynamoError as exc:
+                raise StorageError(f"DynamoDB {action} on {self.table}: {exc!r}") from exc
+
+    # Writes
+
+    async def put(self, records: Sequence[Record]) -> None:
+        """Store a batch; returns only once DynamoDB holds all of it.
+
+        History first, then current state, so a reader never sees a current state that
+        history lacks. Both steps are idempotent, so a caller may retry a failed batch whole.
+        """
+        history: dict[tuple[str, str], Item] = {}
+        latest: dict[tuple[str, str], Record] = {}
+        for record in records:
+            key = _history_key(record)
+            history[(key["PK"]["S"], key["SK"]["S"])] = key
+            known = latest.get(record.deployable)
+            if known is None or record.precedence > known.precedence:
+                latest[record.deployable] = record
+        requests = [{"PutRequest": {"Item": item}} for item in history.values()]
+        await _all(
+            self._batch_write(requests[start : start + BATCH_SIZE])
+            for start in range(0, len(requests), BATCH_SIZE)
+        )
+        await _all(self._put_current(record) for record in latest.values())
+
+    async def _batch_write(self, requests: list[Item]) -> None:
+        deadline = time.monotonic() + self._retry_seconds
+        backoff = 0.05
+        while True:
+            response = await self._call("BatchWriteItem", {"RequestItems": {self.table: requests}})
+            requests = response.get("UnprocessedItems", {}).get(self.table, [])
+            if not requests:
+                return
+            if time.monotonic() > deadline:
+                raise StorageUnavailable(
+                    f"DynamoDB left {len(requests)} items unprocessed on {self.table}"
+                )
+            await asyncio.sleep(random.uniform(0, backoff))
+            backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    async def _put_current(self, record: Record) -> None:
+        item = _current_item(record)
+        with contextlib.suppress(ConditionalCheckFailed):  # a later state is stored: it stays
+            await self._call(
+                "PutItem",
+                {
+                    "TableName": self.table,
+                    "Item": item,
+                    # Event time, not arrival time: never replace a later state.
+                    "ConditionExpression": "attribute_not_exists(PK) OR Latest < :latest",
+                    "ExpressionAttributeValues": {":latest": item["Latest"]},
+                },
+            )
+
+    # Reads
+
+    async def _pages(self, query: dict[str, Any]) -> AsyncIterator[list[Item]]:
+        """Every page of a Query, the next one fetched while the caller uses this one."""
+        pending: asyncio.Task[dict[str, Any]] | None = asyncio.ensure_future(
+            self._call("Query", query)
+        )
+        try:
+            while pending is not None:
+                page = await pending
+                last = page.get("LastEvaluatedKey")
+                pending = (
+                    asyncio.ensure_future(self._call("Query", {**query, "ExclusiveStartKey": last}))
+                    if last
+                    else None
+                )
+                yield page["Items"]
+        finally:
+            if pending is not None:
+                pending.cancel()
+
+    async def history_pages(self, component: str) -> AsyncIterator[list[Record]]:
+        """A component's records, oldest first, one DynamoDB page at a time (at least one)."""
+        query = {
+            "TableName": self.table,
+            "KeyConditionExpression": "PK = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": "H#" + component}},
+            "ProjectionExpression": "SK",
+            "ConsistentRead": True,
+        }
+        async for items in self._pages(query):
+            yield [_history_record(component, item) for item in items]
+
+    async def history(self, component: str) -> list[Record]:
+        return [record async for page in self.history_pages(component) for record in page]
+
+    async def current(self) -> list[Record]:
+        """The latest record of every deployable, by component then environment."""
+
+        async def shard_items(shard: int) -> list[Item]:
+            query = {
+                "TableName": self.table,
+                "KeyConditionExpression": "PK = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": f"CURRENT#{shard}"}},
+                "ProjectionExpression": "SK, Latest",
+                "ConsistentRead": True,
+            }
+            return [item async for page in self._pages(query) for item in page]
+
+        shards = await _all(shard_items(shard) for shard in range(CURRENT_SHARDS))
+        items = [item for shard in shards for item in shard]
+        items.sort(key=lambda item: item["SK"]["S"])
+        return [_current_record(item) for item in items]
+
+    # The table itself
+
+    async def check(self) -> None:
+        """Raise a `StorageError` unless the table exists and is ACTIVE."""
+        response = await self._call("DescribeTable", {"TableName": self.table})
+        status = response["Table"]["TableStatus"]
+        if status != "ACTIVE":
+            raise StorageUnavailable(f"table {self.table} is {status}")
+
+    async def create_table(self, *, timeout: float = 60.0) -> bool:
+        """Create the table unless it exists; wait until ACTIVE. True if it was created."""
+        try:
+            await self._call("CreateTable", table_definition(self.table))
+            created = True
+        except StorageError as exc:
+            if not isinstance(exc.__cause__, ResourceInUse):
+                raise
+            created = False
+        await self._wait_for(lambda status: status == "ACTIVE", timeout)
+        return created
+
+    async def delete_table(self, *, timeout: float = 60.0) -> bool:
+        """Delete the table and wait until it is gone. True if there was one."""
+        try:
+            await self._call("DeleteTable", {"TableName": self.table})
+        except StorageError as exc:
+            if isinstance(exc.__cause__, TableNotFound):
+                return False
+            raise
+        await self._wait_for(lambda status: status is None, timeout)
+        return True
+
+    async def _wait_for(self, done: Callable[[str | None], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                response = await self._call("DescribeTable", {"TableName": self.table})
+                status: str | None = response["Table"]["TableStatus"]
+            except StorageError as exc:
+                if not isinstance(exc.__cause__, TableNotFound):
+                    raise
+                status = None
+            if done(status):
+                return
+            if time.monotonic() > deadline:
+                raise StorageUnavailable(f"table {self.table} stayed {status} for {timeout}s")
+            await asyncio.sleep(0.05)

@@ -1,0 +1,83 @@
+"""Fixtures: a real local DynamoDB engine per engine kind, a fresh table per test, and the
+real app in front of it. Nothing is mocked; every DynamoDB call goes over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
+
+import pytest
+from fastapi.testclient import TestClient
+
+from deploystatus.app import create_app
+from deploystatus.config import Settings
+from deploystatus.dynamodb import open_client
+from deploystatus.local_engine import ENGINES, LocalEngine, free_port, start_engine
+from deploystatus.store import Store
+
+T = TypeVar("T")
+
+# Local engines accept any credentials; make sure a developer's real ones are never used.
+os.environ.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_REGION="us-east-1")
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
+    os.environ.pop(_name, None)
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalEngine]:
+    with start_engine(
+        request.param, port=free_port(), data_dir=tmp_path_factory.mktemp(request.param)
+    ) as local:
+        yield local
+
+
+def run_with_store(settings: Settings, use: Callable[[Store], Awaitable[T]]) -> T:
+    """Run ``use`` against a store with its own client, in a fresh event loop."""
+
+    async def main() -> T:
+        async with open_client(settings) as client:
+            return await use(
+                Store(client, settings.table, retry_seconds=settings.dynamodb_retry_seconds)
+            )
+
+    return asyncio.run(main())
+
+
+@pytest.fixture
+def settings(engine: LocalEngine) -> Iterator[Settings]:
+    """Settings for a fresh, empty table of its own (UTC rendering)."""
+    fresh = Settings(
+        endpoint_url=engine.url,
+        region="us-east-1",
+        table=f"test-{uuid.uuid4().hex[:12]}",
+        timezone=None,
+    )
+    run_with_store(fresh, lambda store: store.create_table())
+    yield fresh
+    run_with_store(fresh, lambda store: store.delete_table())
+
+
+@pytest.fixture
+def make_client(settings: Settings) -> Iterator[Callable[..., TestClient]]:
+    """Open the real app on the test's table; keyword arguments override settings."""
+    opened: list[TestClient] = []
+
+    def make(**overrides: object) -> TestClient:
+        client = TestClient(create_app(settings.model_copy(update=overrides)))
+        client.__enter__()
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
