@@ -63,7 +63,10 @@ def create_app(settings: Settings) -> FastAPI:
             )
             yield {"services": Services(settings=settings, store=store, encoder=encoder)}
 
-    app = FastAPI(title="deploystatus", version=__version__, lifespan=lifespan)
+    # No trailing-slash redirects: an unknown path is a 404, as documented.
+    app = FastAPI(
+        title="deploystatus", version=__version__, lifespan=lifespan, redirect_slashes=False
+    )
     app.include_router(router)
 
     async def domain_error(request: Request, exc: Exception) -> JSONResponse:

@@ -26,6 +26,10 @@ class _Number:
 
 _NUMBER = _Number()
 
+# Every JSON object decodes as the tuple of its (key, value) pairs, in document order and
+# duplicates included, as Go's decoder sees them (a dict would keep a duplicate's first place).
+_Pairs = tuple[tuple[str, Any], ...]
+
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
@@ -42,6 +46,7 @@ def _parse_json(body: bytes) -> Any:
             parse_int=lambda _: _NUMBER,
             parse_float=lambda _: _NUMBER,
             parse_constant=_reject_constant,
+            object_pairs_hook=tuple,
         )
     except json.JSONDecodeError as exc:
         raise InvalidRequest(
@@ -53,13 +58,17 @@ def _parse_json(body: bytes) -> Any:
         raise InvalidRequest("the body is not valid JSON: nested too deeply") from exc
 
 
-def _fold(obj: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    """Values of ``names`` matched as Go does: exact or case-insensitive, last key wins."""
+def _fold(obj: _Pairs, names: tuple[str, ...], *, null_keeps: bool = False) -> dict[str, Any]:
+    """Values of ``names`` matched as Go does: exact or case-insensitive, last key wins.
+    With ``null_keeps``, a null changes nothing (as for Go's string fields)."""
     wanted = {name.casefold(): name for name in names}
     found: dict[str, Any] = {}
-    for key, value in obj.items():
-        name = wanted.get(key.casefold())
-        if name is not None:
+    for key, value in obj:
+        folded = key.casefold()
+        # Go folds character by character (U+017F matches "s"); a key that full case folding
+        # lengthens (the ligature U+FB06 becomes "st") matches nothing.
+        name = wanted.get(folded) if len(folded) == len(key) else None
+        if name is not None and not (null_keeps and value is None):
             found[name] = value
     return found
 
@@ -67,11 +76,11 @@ def _fold(obj: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
 def _record(index: int, raw: Any, problems: list[Problem]) -> Record | None:
     before = len(problems)
     if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
+        raw = ()
+    if not isinstance(raw, tuple):
         problems.append(Problem(index, "", "must be a JSON object"))
         return None
-    fields = _fold(raw, _FIELDS)
+    fields = _fold(raw, _FIELDS, null_keeps=True)
     values: dict[str, str] = {}
     for name in _FIELDS:
         value = fields.get(name)
@@ -110,7 +119,7 @@ def decode_records(body: bytes, *, max_records: int) -> list[Record]:
     document = _parse_json(body)
     if document is None:
         return []
-    if not isinstance(document, dict):
+    if not isinstance(document, tuple):
         raise InvalidRequest(_SHAPE)
     raw_records = _fold(document, ("Records",)).get("Records")
     if raw_records is None:

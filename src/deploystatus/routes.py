@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ from .errors import InvalidRequest, RequestTooLarge, StorageError
 from .records import Record, component_problem
 from .rendering import RecordsEncoder
 from .store import Store
+
+logger = logging.getLogger("deploystatus")
 
 JSON = "application/json"
 READY_TIMEOUT_SECONDS = 2.0
@@ -63,14 +66,14 @@ async def post_records(request: Request) -> Response:
     return PlainTextResponse("Ok")
 
 
-@router.get("/current")
+@router.api_route("/current", methods=["GET", "HEAD"])
 async def current(request: Request) -> Response:
     services = _services(request)
     records = await services.store.current()
     return Response(services.encoder.body(records), media_type=JSON)
 
 
-@router.get("/historical/{component}")
+@router.api_route("/historical/{component}", methods=["GET", "HEAD"])
 async def historical(component: str, request: Request) -> Response:
     problem = component_problem(component)
     if problem is not None:
@@ -110,17 +113,20 @@ async def _chain(
         yield page
 
 
-@router.get("/healthz")
+@router.api_route("/healthz", methods=["GET", "HEAD"])
 async def healthz() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/readyz")
+@router.api_route("/readyz", methods=["GET", "HEAD"])
 async def readyz(request: Request) -> JSONResponse:
     services = _services(request)
     try:
         await asyncio.wait_for(services.store.check(), READY_TIMEOUT_SECONDS)
     except (StorageError, TimeoutError) as exc:
-        message = exc.message if isinstance(exc, StorageError) else "DynamoDB did not answer"
-        return JSONResponse({"error": "not_ready", "message": message}, status_code=503)
+        logger.warning("not ready: %r", exc)
+        return JSONResponse(
+            {"error": "not_ready", "message": "the DynamoDB table is not reachable or not active"},
+            status_code=503,
+        )
     return JSONResponse({"status": "ready"})
