@@ -14,9 +14,11 @@ from typing import NoReturn
 
 import uvicorn
 
+from . import client, generate, legacy
 from .app import create_app
 from .config import Settings
 from .dynamodb import open_client
+from .errors import StorageError
 from .local_engine import ENGINES, Engine, EngineError, LocalEngine, start_engine
 from .store import Store
 
@@ -35,6 +37,25 @@ def _ignore_signal(signum: int, frame: FrameType | None) -> None:
 async def _init_table(settings: Settings) -> bool:
     async with open_client(settings) as client:
         return await Store(client, settings.table).create_table()
+
+
+def _create_table(settings: Settings) -> bool:
+    """Create the table unless it exists; on failure, exit with one line saying why."""
+    try:
+        return asyncio.run(_init_table(settings))
+    except StorageError as exc:
+        reason = " ".join(str(exc.__cause__ or "").split()) or exc.message
+        where = settings.endpoint_url or "AWS"
+        raise SystemExit(
+            f"deploystatus: cannot create table {settings.table} at {where}: {reason}"
+        ) from exc
+
+
+async def _reset_table(settings: Settings) -> None:
+    async with open_client(settings) as dynamodb:
+        store = Store(dynamodb, settings.table)
+        await store.delete_table()
+        await store.create_table()
 
 
 def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
@@ -83,7 +104,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         os.environ.setdefault(name, value)
     with _start_local(args) as engine:
         settings = Settings(endpoint_url=engine.url)
-        created = asyncio.run(_init_table(settings))
+        created = _create_table(settings)
         print(
             f"deploystatus: DynamoDB is {engine.describe()}, table {settings.table} "
             f"{'created' if created else 'found'}",
@@ -112,8 +133,26 @@ def cmd_local_db(args: argparse.Namespace) -> int:
 
 def cmd_init_table(args: argparse.Namespace) -> int:
     settings = Settings()
-    created = asyncio.run(_init_table(settings))
+    created = _create_table(settings)
     print(f"deploystatus: table {settings.table} {'created' if created else 'already exists'}")
+    return 0
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    settings = Settings()
+    where = settings.endpoint_url or "AWS"
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise SystemExit("deploystatus: reset deletes every record; pass --yes to confirm")
+        answer = input(f"Delete every record in {settings.table} at {where}? Type 'yes': ")
+        if answer.strip() != "yes":
+            print("deploystatus: nothing changed")
+            return 1
+    try:
+        asyncio.run(_reset_table(settings))
+    except StorageError as exc:
+        raise SystemExit(f"deploystatus: cannot reset {settings.table} at {where}: {exc}") from exc
+    print(f"deploystatus: table {settings.table} at {where} is empty")
     return 0
 
 
@@ -150,6 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     init_table = commands.add_parser("init-table", help="create the table if missing")
     init_table.set_defaults(run=cmd_init_table)
+
+    reset = commands.add_parser("reset", help="delete and recreate the table: all data gone")
+    reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    reset.set_defaults(run=cmd_reset)
+
+    generate.add_commands(commands)
+    client.add_commands(commands)
+    legacy.add_command(commands)
     return parser
 
 
@@ -157,7 +204,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Until a server takes over signals, SIGTERM unwinds like Ctrl-C: engines get stopped.
     signal.signal(signal.SIGTERM, _exit_on_signal)
-    status: int = args.run(args)
+    try:
+        status: int = args.run(args)
+    except client.ClientError as exc:
+        print(f"deploystatus: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
     return status
 
 

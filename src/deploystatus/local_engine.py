@@ -65,6 +65,21 @@ def _command(engine: Engine, host: str, port: int, data_dir: Path) -> list[str]:
     return [sys.executable, "-m", "moto.server", "--host", host, "--port", str(port)]
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Fail clearly, before starting anything, if another program holds the port (the
+    engine would die with a stack trace, or we might talk to someone else's engine)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # Like the engines' own listeners: connections in TIME_WAIT do not count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise EngineError(
+                f"cannot listen on {host}:{port} ({exc.strerror}): another program uses it; "
+                "stop it or choose another --db-port"
+            ) from exc
+
+
 def _answers(url: str) -> bool:
     request = urllib.request.Request(
         url,
@@ -128,11 +143,13 @@ def start_engine(
     timeout: float = 30.0,
 ) -> LocalEngine:
     """Start the engine and return once it answers DynamoDB requests."""
+    command = _command(engine, host, port, data_dir)
+    _check_port_free(host, port)
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"{engine}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            _command(engine, host, port, data_dir),
+            command,
             stdout=log,
             stderr=subprocess.STDOUT,
             # Its own session: Ctrl-C in a terminal reaches only us, and we stop it in order.
@@ -140,12 +157,16 @@ def start_engine(
         )
     local = LocalEngine(engine, host, port, data_dir, process)
     deadline = time.monotonic() + timeout
-    while not _answers(local.url):
-        if process.poll() is not None:
-            output = log_path.read_text(errors="replace").strip()[-2000:]
-            raise EngineError(f"{engine} exited with status {process.returncode}: {output}")
-        if time.monotonic() > deadline:
-            local.stop()
-            raise EngineError(f"{engine} did not answer on {local.url} within {timeout}s")
-        time.sleep(0.05)
+    try:
+        while not _answers(local.url):
+            if process.poll() is not None:
+                output = log_path.read_text(errors="replace").strip()[-2000:]
+                raise EngineError(f"{engine} exited with status {process.returncode}: {output}")
+            if time.monotonic() > deadline:
+                raise EngineError(f"{engine} did not answer on {local.url} within {timeout}s")
+            time.sleep(0.05)
+    except BaseException:
+        # Also on SIGTERM or Ctrl-C while waiting: in its own session, nobody else stops it.
+        local.stop()
+        raise
     return local
