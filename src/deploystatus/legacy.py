@@ -1,0 +1,504 @@
+"""Migration from the reference service's table, and the ``migrate-legacy`` command.
+
+This module is the only code that knows the reference's item format. Its table (default
+``cicd-audit``) has string keys ``Component`` (hash) and ``Environment`` (range), and for
+each record the reference wrote two items:
+
+    current      Component = component      Environment, Ts, State, Type = "current"
+    historical   Component = Go time string Environment, Ts, State, Type = "historical",
+                 (e.g. "2024-07-30 14:06:41 +0000 UTC")   Cmp = component
+
+``Ts`` is Unix seconds (a number) and is authoritative for the instant: the time string only
+keys the item (it is in the reference's zone, and has the sub-second digits the reference
+threw away everywhere else). Both kinds become records of the new table's history; current
+items too, since the reference's current record was also in its history, and a record read
+twice collapses into one by identity. Records are written through `Store.put`, so the new
+current state is the latest record of each deployable by event time, whatever the legacy
+current item said, and running the migration again changes nothing.
+
+Items that break today's rules (`records`), or whose ``Type`` is missing or unknown, or
+whose attributes are missing or malformed, are skipped, counted by reason and sampled in
+the report; they never fail the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import inspect
+import json
+import shlex
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aiodynamo.client import Client
+from aiodynamo.errors import AIODynamoError, TableNotFound
+
+from . import timestamps
+from .config import Settings
+from .dynamodb import TRANSIENT_ERRORS, open_client
+from .errors import DeployStatusError, StorageError, StorageUnavailable
+from .records import Record, component_problem, environment_problem, state_problem
+from .store import Store
+
+Item = dict[str, Any]
+Progress = Callable[["MigrationReport"], Awaitable[None] | None]
+
+LEGACY_TABLE = "cicd-audit"
+DEFAULT_PAGE_SIZE = 500  # items per Scan page (DynamoDB also stops a page at 1 MB)
+PUT_BATCH = 1000  # records per `Store.put`, as many as one POST /records may carry
+EXAMPLES_PER_REASON = 5
+_KEY_ATTRIBUTES = ("Component", "Environment")
+_NS = 1_000_000_000
+
+# Why an item is skipped: the keys of `MigrationReport.skipped_by_reason`.
+MISSING_TYPE = "missing-type"
+UNKNOWN_TYPE = "unknown-type"
+MISSING_FIELD = "missing-field"
+MALFORMED_FIELD = "malformed-field"
+INVALID_COMPONENT = "invalid-component"
+INVALID_ENVIRONMENT = "invalid-environment"
+INVALID_STATE = "invalid-state"
+TIMESTAMP_OUT_OF_RANGE = "timestamp-out-of-range"
+
+
+class MigrationError(DeployStatusError):
+    """The migration cannot start: a table is missing or is not what it should be."""
+
+    code = "migration_error"
+
+
+class MigrationInterrupted(DeployStatusError):
+    """DynamoDB failed mid-run. ``report`` covers the pages fully written before the
+    failure; running again from ``report.last_evaluated_key`` completes the job."""
+
+    code = "migration_interrupted"
+
+    def __init__(self, message: str, report: MigrationReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass(frozen=True)
+class SkippedItem:
+    """A legacy item left out: its key (``Component``, ``Environment``), why, and details."""
+
+    key: dict[str, str]
+    reason: str
+    detail: str
+
+
+@dataclass
+class MigrationReport:
+    """What a run did, updated page by page (`migrate`'s ``progress`` sees each update).
+
+    ``read == written + duplicates + skipped``. ``written`` counts distinct records (in a
+    dry run: that would be written); ``duplicates`` are valid items whose record this run
+    had already seen (a reference current item and its historical twin). Writes are
+    idempotent, so running again reports the same counts and changes nothing.
+
+    ``last_evaluated_key`` is the Scan position after the last page fully written: pass it
+    as ``start_key`` to resume an interrupted run. It is ``None`` once ``complete``.
+    """
+
+    dry_run: bool = False
+    read: int = 0
+    written: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    examples: list[SkippedItem] = field(default_factory=list)
+    pages: int = 0
+    last_evaluated_key: Item | None = None
+    complete: bool = False
+
+
+class _Skip(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(reason, detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _string(item: Item, name: str) -> str:
+    """A string attribute. ``NULL`` reads as empty: Go's SDK v1 stored empty strings so."""
+    value = item.get(name)
+    if value is None:
+        raise _Skip(MISSING_FIELD, f"no {name} attribute")
+    if isinstance(value, dict):
+        text = value.get("S")
+        if isinstance(text, str):
+            return text
+        if value.get("NULL") is True:
+            return ""
+    raise _Skip(MALFORMED_FIELD, f"{name} is {_show(value)}, not a string")
+
+
+def _seconds(item: Item) -> int:
+    value = item.get("Ts")
+    if value is None:
+        raise _Skip(MISSING_FIELD, "no Ts attribute")
+    text = value.get("N") if isinstance(value, dict) else None
+    if not isinstance(text, str):
+        raise _Skip(MALFORMED_FIELD, f"Ts is {_show(value)}, not a number")
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise _Skip(MALFORMED_FIELD, f"Ts is {_show(text)}, not a number") from None
+    if not number.is_finite() or number != number.to_integral_value():
+        raise _Skip(MALFORMED_FIELD, f"Ts is {_show(text)}, not a whole number of seconds")
+    if number.adjusted() > 18:  # far outside any accepted instant; keep int() cheap
+        raise _Skip(TIMESTAMP_OUT_OF_RANGE, f"Ts {_show(text)} is out of range")
+    return int(number)
+
+
+def _legacy_record(item: Item) -> Record:
+    """The record a reference item stands for; `_Skip` says why there is none."""
+    kind = item.get("Type")
+    if kind is None:
+        raise _Skip(MISSING_TYPE, "no Type attribute")
+    if kind == {"S": "current"}:
+        component_attribute = "Component"
+    elif kind == {"S": "historical"}:
+        component_attribute = "Cmp"  # the key is the time string
+    else:
+        raise _Skip(UNKNOWN_TYPE, f"Type is {_show(kind)}")
+    component = _string(item, component_attribute)
+    environment = _string(item, "Environment")
+    state = _string(item, "State")
+    seconds = _seconds(item)
+    checks = (
+        (component_attribute, component, component_problem, INVALID_COMPONENT),
+        ("Environment", environment, environment_problem, INVALID_ENVIRONMENT),
+        ("State", state, state_problem, INVALID_STATE),
+    )
+    for name, value, check, reason in checks:
+        if (problem := check(value)) is not None:
+            raise _Skip(reason, f"{name} {_show(value)} {problem}")
+    nanos = seconds * _NS
+    if not timestamps.EARLIEST_NS <= nanos <= timestamps.LATEST_NS:
+        raise _Skip(
+            TIMESTAMP_OUT_OF_RANGE,
+            f"Ts {seconds} must lie between 0000-01-02T00:00:00Z and 9999-12-30T23:59:59Z",
+        )
+    return Record(component, environment, state, timestamps.canonical(nanos))
+
+
+def _identity(record: Record) -> int:
+    """A record's identity (as the store keys history), in 16 bytes: a run remembers every
+    record it saw, so this keeps that memory small however large the table."""
+    text = "\0".join((record.component, record.environment, record.state, record.timestamp))
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=16).digest())
+
+
+def _item_key(item: Item) -> dict[str, str]:
+    key: dict[str, str] = {}
+    for name in _KEY_ATTRIBUTES:
+        value = item.get(name)
+        key[name] = value["S"] if isinstance(value, dict) and "S" in value else _show(value)
+    return key
+
+
+@dataclass
+class _Page:
+    read: int = 0
+    duplicates: int = 0
+    skipped: list[SkippedItem] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
+
+
+def _sort_page(items: list[Item], seen: set[int]) -> _Page:
+    page = _Page(read=len(items))
+    for item in items:
+        try:
+            record = _legacy_record(item)
+        except _Skip as skip:
+            page.skipped.append(SkippedItem(_item_key(item), skip.reason, skip.detail))
+            continue
+        identity = _identity(record)
+        if identity in seen:
+            page.duplicates += 1
+        else:
+            seen.add(identity)
+            page.records.append(record)
+    return page
+
+
+def _discard(task: asyncio.Task[Any] | None) -> None:
+    if task is None:
+        return
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()  # retrieved, so that asyncio does not log it as lost
+
+
+class _LegacyTable:
+    def __init__(self, client: Client, name: str) -> None:
+        self._client = client
+        self.name = name
+
+    async def _call(self, action: str, payload: Item) -> Item:
+        try:
+            return await self._client.send_request(action=action, payload=payload)
+        except TableNotFound as exc:
+            raise MigrationError(f"source table {self.name} does not exist") from exc
+        except TRANSIENT_ERRORS as exc:
+            raise StorageUnavailable(f"DynamoDB {action} on {self.name}: {exc!r}") from exc
+        except AIODynamoError as exc:
+            raise StorageError(f"DynamoDB {action} on {self.name}: {exc!r}") from exc
+
+    async def check(self) -> None:
+        """Fail early unless the table exists and is keyed like the reference's."""
+        response = await self._call("DescribeTable", {"TableName": self.name})
+        keys = {key["KeyType"]: key["AttributeName"] for key in response["Table"]["KeySchema"]}
+        if keys != {"HASH": "Component", "RANGE": "Environment"}:
+            raise MigrationError(
+                f"table {self.name} is not the reference's: its keys are {keys}, "
+                "not Component (hash) and Environment (range)"
+            )
+
+    async def scan(self, limit: int, start_key: Item | None) -> Item:
+        payload: Item = {"TableName": self.name, "Limit": limit, "ConsistentRead": True}
+        if start_key:
+            payload["ExclusiveStartKey"] = start_key
+        return await self._call("Scan", payload)
+
+
+async def _check_target(store: Store) -> None:
+    try:
+        await store.check()
+    except StorageError as exc:
+        if isinstance(exc.__cause__, TableNotFound):
+            raise MigrationError(
+                f"target table {store.table} does not exist: create it with "
+                "`deploystatus init-table`"
+            ) from exc
+        raise
+
+
+async def migrate(
+    source_client: Client,
+    source_table: str,
+    store: Store,
+    *,
+    dry_run: bool = False,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    progress: Progress | None = None,
+    start_key: Item | None = None,
+) -> MigrationReport:
+    """Copy every valid record of the reference's table into ``store``.
+
+    Scans ``source_table`` page by page (``page_size`` items a page, from ``start_key``,
+    a previous report's ``last_evaluated_key``), writing each page's records before the
+    page counts as done; the next page is read meanwhile. ``progress`` (a function or a
+    coroutine function) gets the report after every page. With ``dry_run`` nothing is
+    written and the target table is not needed; the counts are the same.
+
+    Raises `MigrationError` before anything is read if a table is missing or the source is
+    not keyed like the reference's, and `MigrationInterrupted` (with the report so far) if
+    DynamoDB fails mid-run.
+    """
+    if page_size < 1:
+        raise ValueError("page_size must be at least 1")
+    source = _LegacyTable(source_client, source_table)
+    await source.check()
+    if not dry_run:
+        await _check_target(store)
+    report = MigrationReport(dry_run=dry_run, last_evaluated_key=start_key)
+    seen: set[int] = set()
+    pending: asyncio.Task[Item] | None = asyncio.ensure_future(source.scan(page_size, start_key))
+    try:
+        while pending is not None:
+            try:
+                response = await pending
+                last: Item | None = response.get("LastEvaluatedKey") or None
+                pending = asyncio.ensure_future(source.scan(page_size, last)) if last else None
+                page = _sort_page(response.get("Items", []), seen)
+                if not dry_run:
+                    for start in range(0, len(page.records), PUT_BATCH):
+                        await store.put(page.records[start : start + PUT_BATCH])
+            except DeployStatusError as exc:
+                raise MigrationInterrupted(
+                    f"{exc.message} (after {report.pages} complete pages)", report
+                ) from exc
+            report.read += page.read
+            report.written += len(page.records)
+            report.duplicates += page.duplicates
+            report.skipped += len(page.skipped)
+            for skipped in page.skipped:
+                count = report.skipped_by_reason.get(skipped.reason, 0)
+                report.skipped_by_reason[skipped.reason] = count + 1
+                if count < EXAMPLES_PER_REASON:
+                    report.examples.append(skipped)
+            report.pages += 1
+            report.last_evaluated_key = last
+            report.complete = last is None
+            if progress is not None:
+                result = progress(report)
+                if inspect.isawaitable(result):
+                    await result
+    finally:
+        _discard(pending)
+    return report
+
+
+# The command
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
+
+
+def _start_key(text: str) -> Item:
+    """A ``LastEvaluatedKey`` as printed by an interrupted run (DynamoDB JSON)."""
+    try:
+        key = json.loads(text)
+    except ValueError:
+        key = None
+    if (
+        not isinstance(key, dict)
+        or set(key) != set(_KEY_ATTRIBUTES)
+        or not all(isinstance(v, dict) and isinstance(v.get("S"), str) for v in key.values())
+    ):
+        raise argparse.ArgumentTypeError(
+            "must be the key an interrupted run printed, e.g. "
+            '{"Component":{"S":"abc.def"},"Environment":{"S":"prod-all"}}'
+        )
+    return key
+
+
+def _key_argument(key: Item) -> str:
+    return shlex.quote(json.dumps(key, separators=(",", ":"), ensure_ascii=False))
+
+
+def _print_report(report: MigrationReport, source: str, target: str) -> None:
+    print(f"deploystatus: migration from {source} to {target}" + (" (dry run)" * report.dry_run))
+    print(f"read     {report.read}")
+    print(f"written  {report.written}" + (" (dry run: nothing written)" * report.dry_run))
+    print(f"repeated {report.duplicates}  (records already seen in this run)")
+    print(f"skipped  {report.skipped}")
+    for reason, count in sorted(report.skipped_by_reason.items()):
+        print(f"  {reason}: {count}")
+    if report.examples:
+        print("examples of skipped items:")
+        for example in report.examples:
+            key = " ".join(f"{name}={value!r}" for name, value in example.key.items())
+            print(f"  {example.reason}: {key}: {example.detail}")
+
+
+def _print_resume(report: MigrationReport | None, start_key: Item | None) -> None:
+    key = report.last_evaluated_key if report is not None else start_key
+    if key is None:
+        print("deploystatus: nothing was completed; run the same command again", file=sys.stderr)
+    else:
+        print(f"deploystatus: resume with --start-key {_key_argument(key)}", file=sys.stderr)
+
+
+def cmd_migrate_legacy(args: argparse.Namespace) -> int:
+    """Migrate ``args.from_table`` into the table the environment names (same endpoint)."""
+    settings = Settings()
+    source: str = args.from_table
+    latest: MigrationReport | None = None
+    last_shown = time.monotonic()
+
+    def show_progress(report: MigrationReport) -> None:
+        nonlocal latest, last_shown
+        latest = report
+        if time.monotonic() - last_shown >= 5:
+            last_shown = time.monotonic()
+            print(
+                f"deploystatus: read {report.read}, written {report.written}, "
+                f"skipped {report.skipped} ...",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    async def run() -> MigrationReport:
+        async with open_client(settings) as client:
+            store = Store(
+                client,
+                settings.table,
+                max_concurrent_calls=settings.max_concurrent_calls,
+                retry_seconds=settings.dynamodb_retry_seconds,
+            )
+            return await migrate(
+                client,
+                source,
+                store,
+                dry_run=args.dry_run,
+                page_size=args.page_size,
+                progress=show_progress,
+                start_key=args.start_key,
+            )
+
+    try:
+        report = asyncio.run(run())
+    except MigrationInterrupted as exc:
+        _print_report(exc.report, source, settings.table)
+        print(f"deploystatus: interrupted: {exc.message}", file=sys.stderr)
+        _print_resume(exc.report, args.start_key)
+        return 1
+    except DeployStatusError as exc:
+        print(f"deploystatus: {exc.message}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or SIGTERM through cli.main's handler
+        if latest is not None:
+            _print_report(latest, source, settings.table)
+        print("deploystatus: interrupted", file=sys.stderr)
+        _print_resume(latest, args.start_key)
+        return 130
+    _print_report(report, source, settings.table)
+    return 0
+
+
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``migrate-legacy`` on the ``deploystatus`` command's subcommands."""
+    parser = commands.add_parser(
+        "migrate-legacy",
+        help="copy the reference service's table into this service's table",
+        description=(
+            "Copy every valid record of the reference's table into the table "
+            "DEPLOYSTATUS_TABLE names, at the same DynamoDB endpoint. Safe to run again; "
+            "invalid items are skipped and reported."
+        ),
+    )
+    add = parser.add_argument
+    add(
+        "--from-table",
+        default=LEGACY_TABLE,
+        metavar="TABLE",
+        help="the reference's table (default %(default)s)",
+    )
+    add("--dry-run", action="store_true", help="read and check everything, write nothing")
+    add(
+        "--page-size",
+        type=_positive,
+        default=DEFAULT_PAGE_SIZE,
+        metavar="N",
+        help="items per Scan page (default %(default)s)",
+    )
+    add(
+        "--start-key",
+        type=_start_key,
+        default=None,
+        metavar="JSON",
+        help="resume where an interrupted run stopped (it prints this key)",
+    )
+    parser.set_defaults(run=cmd_migrate_legacy)
