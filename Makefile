@@ -4,11 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# The local engine that dev-env starts and run-api, data and reset use.
+DB_PORT ?= 4566
+DATA_DIR ?= .data
+RECORDS ?= 2000
+LOCAL_DB := AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$(DB_PORT) \
+	AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-local} AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-local} \
+	AWS_REGION=$${AWS_REGION:-us-east-1}
+
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck pytest lock clean
+.PHONY: help install run test lint typecheck pytest lock clean dev-env run-api data reset \
+	delete-dev-env compose dev_env data_generation run_api_local reset_dev_env \
+	delete_dev_env run_all_docker_compose
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-24s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml requirements.lock package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,12 +28,48 @@ $(STAMP): pyproject.toml requirements.lock package-lock.json
 
 install: $(STAMP) ## create .venv with the project, its dev tools and the local engines
 
-run: $(STAMP) ## serve the API on :8080 with a local DynamoDB (dynalite, data in .data/)
-	$(BIN)/deploystatus dev
+run: $(STAMP) ## all in one: local DynamoDB (dynalite, data in .data/) + table + API on :8080
+	$(BIN)/deploystatus dev --db-port $(DB_PORT) --data-dir $(DATA_DIR)
 
-lint: $(STAMP) ## ruff
+dev-env: $(STAMP) ## start the local DynamoDB in the background and create the table
+	@mkdir -p $(DATA_DIR)
+	@if [ -f $(DATA_DIR)/local-db.pid ] && kill -0 $$(cat $(DATA_DIR)/local-db.pid) 2>/dev/null; then \
+		echo "local DynamoDB already running (pid $$(cat $(DATA_DIR)/local-db.pid))"; \
+	else \
+		nohup $(BIN)/deploystatus local-db --db-port $(DB_PORT) --data-dir $(DATA_DIR) \
+			> $(DATA_DIR)/local-db.log 2>&1 & echo $$! > $(DATA_DIR)/local-db.pid; \
+		for i in $$(seq 1 100); do grep -q "Ctrl-C stops" $(DATA_DIR)/local-db.log && break; \
+			kill -0 $$(cat $(DATA_DIR)/local-db.pid) 2>/dev/null || { cat $(DATA_DIR)/local-db.log; exit 1; }; \
+			sleep 0.2; done; \
+	fi
+	$(LOCAL_DB) $(BIN)/deploystatus init-table
+
+run-api: $(STAMP) ## the API on :8080 against the engine dev-env started
+	$(LOCAL_DB) $(BIN)/deploystatus serve
+
+data: $(STAMP) ## generate realistic data into the local engine (RECORDS=2000)
+	$(LOCAL_DB) $(BIN)/deploystatus generate --records $(RECORDS)
+
+reset: $(STAMP) ## delete and recreate the local table, asking first (YES=1 does not ask)
+	$(LOCAL_DB) $(BIN)/deploystatus reset $(if $(YES),--yes)
+
+delete-dev-env: ## stop the engine dev-env started and remove its data dir
+	@if [ -f $(DATA_DIR)/local-db.pid ]; then kill $$(cat $(DATA_DIR)/local-db.pid) 2>/dev/null || true; \
+		for i in $$(seq 1 50); do kill -0 $$(cat $(DATA_DIR)/local-db.pid) 2>/dev/null || break; sleep 0.2; done; fi
+	rm -rf $(DATA_DIR)
+
+compose: ## the API and DynamoDB Local in Docker (needs Docker)
+	docker compose up --build
+
+lint: $(STAMP) ## ruff, and terraform fmt when terraform is installed
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
+	@if command -v terraform >/dev/null 2>&1; then \
+		echo "terraform fmt -check -diff -recursive infra/terraform"; \
+		terraform fmt -check -diff -recursive infra/terraform; \
+	else \
+		echo "terraform is not on PATH: skipping terraform fmt -check of infra/terraform"; \
+	fi
 
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy
@@ -41,3 +87,11 @@ lock: ## re-resolve requirements.lock from pyproject.toml
 
 clean: ## remove .venv, node_modules and caches (not .data)
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# The reference's target names, so muscle memory works.
+dev_env: dev-env ## = dev-env
+data_generation: data ## = data
+run_api_local: run-api ## = run-api
+reset_dev_env: reset ## = reset
+delete_dev_env: delete-dev-env ## = delete-dev-env
+run_all_docker_compose: compose ## = compose

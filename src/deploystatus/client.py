@@ -1,0 +1,182 @@
+"""Client commands for pipelines and people: ``post``, ``current`` and ``history`` talk to a
+running service over HTTP (``--url`` or ``DEPLOYSTATUS_URL``), like any other client."""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .states import state_class
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+_STYLES = {"success": "green", "failed": "bold red", "in-progress": "yellow", "other": ""}
+# Worth sending again: the service or something in front of it could not take it now.
+_RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class ClientError(Exception):
+    """Ends a command with a one-line message and a non-zero status."""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+    retry_after: float | None = None
+
+
+def _request(method: str, url: str, body: bytes | None = None, timeout: float = 30) -> Response:
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    token = os.environ.get("DEPLOYSTATUS_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return Response(response.status, response.read())
+    except urllib.error.HTTPError as error:
+        retry_after = error.headers.get("Retry-After", "")
+        seconds = float(retry_after) if retry_after.isdigit() else None
+        return Response(error.code, error.read(), seconds)
+
+
+def _error_text(response: Response) -> str:
+    try:
+        document = json.loads(response.body)
+        text = str(document.get("message", ""))
+        problems = document.get("problems") or []
+        details = "; ".join(
+            f"record {p['record']} {p['field']}: {p['message']}" for p in problems[:5]
+        )
+        return f"{text} ({details})" if details else text
+    except (ValueError, AttributeError, KeyError, TypeError):
+        return response.body.decode(errors="replace")[:200]
+
+
+def send_with_retries(
+    method: str, url: str, body: bytes | None, *, attempts: int, max_delay: float = 8.0
+) -> Response:
+    """Send, retrying connection failures and 429/502/503/504 with backoff and jitter.
+
+    Safe for ``POST /records``: the service stores a record once however often it is sent.
+    """
+    delay = 0.5
+    for attempt in range(1, attempts + 1):
+        try:
+            response = _request(method, url, body)
+        except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out
+            reason = getattr(error, "reason", error)
+            if attempt == attempts:
+                raise ClientError(f"cannot reach {url}: {reason}") from error
+            wait = random.uniform(0, delay)
+        else:
+            if response.status not in _RETRY_STATUSES or attempt == attempts:
+                return response
+            wait = max(random.uniform(0, delay), response.retry_after or 0)
+        time.sleep(min(wait, max_delay))
+        delay = min(delay * 2, max_delay)
+    raise AssertionError("unreachable")
+
+
+def _get(base: str, path: str) -> bytes:
+    response = send_with_retries("GET", base.rstrip("/") + path, None, attempts=3)
+    if response.status != 200:
+        raise ClientError(f"{response.status}: {_error_text(response)}")
+    return response.body
+
+
+def _records_table(records: list[dict[str, Any]], title: str) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for column in ("Component", "Environment", "State"):
+        table.add_column(column)
+    table.add_column("Timestamp", no_wrap=True, min_width=20)
+    for record in records:
+        style = _STYLES[state_class(str(record["State"]))]
+        table.add_row(
+            record["Component"],
+            record["Environment"],
+            f"[{style}]{record['State']}[/]" if style else str(record["State"]),
+            record["Timestamp"],
+        )
+    return table
+
+
+def cmd_post(args: argparse.Namespace) -> int:
+    timestamp = args.timestamp or datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    record = {
+        "Component": args.component,
+        "Environment": args.environment,
+        "State": args.state,
+        "Timestamp": timestamp,
+    }
+    body = json.dumps({"Records": [record]}).encode()
+    url = args.url.rstrip("/") + "/records"
+    response = send_with_retries("POST", url, body, attempts=args.retries)
+    if response.status != 200:
+        raise ClientError(f"{response.status}: {_error_text(response)}")
+    print(f"posted {args.component} {args.environment} {args.state} {timestamp}")
+    return 0
+
+
+def cmd_current(args: argparse.Namespace) -> int:
+    body = _get(args.url, "/current")
+    records: list[dict[str, Any]] = json.loads(body)["Records"]
+    if args.environment:
+        records = [r for r in records if r["Environment"] == args.environment]
+    if args.json:
+        sys.stdout.write(json.dumps({"Records": records}, separators=(",", ":")) + "\n")
+        return 0
+    Console().print(_records_table(records, f"Current state ({len(records)} deployables)"))
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    body = _get(args.url, "/historical/" + urllib.parse.quote(args.component, safe=""))
+    if args.json:
+        sys.stdout.write(body.decode() + "\n")
+        return 0
+    records: list[dict[str, Any]] = json.loads(body)["Records"]
+    Console().print(_records_table(records, f"History of {args.component} ({len(records)})"))
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    def with_url(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser.add_argument(
+            "--url",
+            default=os.environ.get("DEPLOYSTATUS_URL", DEFAULT_URL),
+            help="the service (default $DEPLOYSTATUS_URL or %(default)s)",
+        )
+        return parser
+
+    post = with_url(commands.add_parser("post", help="post one record (retries until stored)"))
+    post.add_argument("--component", required=True)
+    post.add_argument("--environment", required=True)
+    post.add_argument("--state", required=True)
+    post.add_argument("--timestamp", help="RFC 3339 (default: now)")
+    post.add_argument("--retries", type=int, default=8, help="attempts in all (default 8)")
+    post.set_defaults(run=cmd_post)
+
+    current = with_url(commands.add_parser("current", help="the current state of every deployable"))
+    current.add_argument("--environment", help="only this environment")
+    current.add_argument("--json", action="store_true", help="print the API body")
+    current.set_defaults(run=cmd_current)
+
+    history = with_url(commands.add_parser("history", help="the history of one component"))
+    history.add_argument("component")
+    history.add_argument("--json", action="store_true", help="print the API body")
+    history.set_defaults(run=cmd_history)

@@ -1,0 +1,187 @@
+"""Realistic sample data, written through the same store the API writes through.
+
+Each deployment is a ``deploy-started`` record followed seconds to minutes later by
+``deploy-success`` or ``deploy-failed``; deployments fall at random over a time window and
+on random deployables. The same ``--seed`` and ``--end`` give the same records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from . import timestamps
+from .config import Settings
+from .dynamodb import open_client
+from .records import Record
+from .states import state_class
+from .store import Store
+
+_SERVICES = (
+    "payments", "checkout", "auth", "search", "catalog", "orders", "billing", "inventory",
+    "shipping", "profile", "notifications", "reviews", "pricing", "ledger", "gateway",
+    "reports", "media", "sessions", "wallet", "loyalty", "fraud", "tax", "cart", "recs",
+)  # fmt: skip
+_KINDS = ("api", "web", "worker", "db-migrate", "consumer", "cron", "edge.proxy", "grpc")
+ENVIRONMENTS = (
+    "dev", "staging", "prod-eu", "prod-us", "qa", "perf", "prod-all", "eu-west-two",
+    "us-east-one", "sandbox", "canary", "preprod",
+)  # fmt: skip
+_BATCH = 1000  # the API's default per-request limit: the same batches a writer would send
+_NS = 1_000_000_000
+
+
+def component_names(count: int) -> list[str]:
+    names = [f"{service}-{kind}" for kind in _KINDS for service in _SERVICES]
+    if count <= len(names):
+        return names[:count]
+    return names + [f"{names[i % len(names)]}-{i // len(names)}" for i in range(len(names), count)]
+
+
+@dataclass(frozen=True)
+class Plan:
+    components: int = 20
+    environments: int = 4
+    records: int = 2000
+    failure_rate: float = 0.1
+    days: float = 7.0
+    seed: int | None = None
+    end_ns: int = 0  # 0: now
+
+
+def plan_records(plan: Plan) -> list[Record]:
+    """The records of ``plan``, oldest first. A deployment still running at the end of the
+    window has only its ``deploy-started`` record, as a real one would."""
+    rng = random.Random(plan.seed)
+    end = plan.end_ns or time.time_ns()
+    window = int(plan.days * 86_400 * _NS)
+    deployables = [
+        (component, environment)
+        for component in component_names(plan.components)
+        for environment in ENVIRONMENTS[: plan.environments]
+    ]
+    starts: dict[tuple[str, str], list[int]] = {deployable: [] for deployable in deployables}
+    for _ in range((plan.records + 1) // 2):
+        # Millisecond precision, as deploy tools usually report.
+        started = end - rng.randrange(1, window // 1_000_000) * 1_000_000
+        starts[rng.choice(deployables)].append(started)
+    records: list[Record] = []
+    for (component, environment), times in starts.items():
+        times.sort()
+        for started, following in zip(times, [*times[1:], None], strict=True):
+            records.append(
+                Record(component, environment, "deploy-started", timestamps.canonical(started))
+            )
+            # A deployable deploys one thing at a time: each finishes before the next starts.
+            finished = started + rng.randrange(5_000, 900_000) * 1_000_000
+            if following is not None:
+                finished = min(finished, following - 1_000_000)
+            outcome = "deploy-failed" if rng.random() < plan.failure_rate else "deploy-success"
+            if started < finished <= end:
+                records.append(
+                    Record(component, environment, outcome, timestamps.canonical(finished))
+                )
+    records.sort(key=lambda record: record.timestamp)
+    return records
+
+
+async def write_records(
+    store: Store,
+    records: list[Record],
+    *,
+    concurrency: int = 4,
+    advance: Callable[[int], None] = lambda count: None,
+) -> None:
+    batches = [records[start : start + _BATCH] for start in range(0, len(records), _BATCH)]
+    slots = asyncio.Semaphore(concurrency)
+
+    async def write(batch: list[Record]) -> None:
+        async with slots:
+            await store.put(batch)
+            advance(len(batch))
+
+    async with asyncio.TaskGroup() as group:
+        for batch in batches:
+            group.create_task(write(batch))
+
+
+def _summary(current: list[Record], limit: int = 40) -> Table:
+    classes = Counter(state_class(record.state) for record in current)
+    counts = ", ".join(f"{count} {name}" for name, count in sorted(classes.items()))
+    table = Table(
+        title=f"Current state: {len(current)} deployables ({counts})",
+        title_justify="left",
+        header_style="bold",
+    )
+    for column in ("Component", "Environment", "State", "Since (UTC)"):
+        table.add_column(column)
+    styles = {"success": "green", "failed": "bold red", "in-progress": "yellow", "other": ""}
+    for record in current[:limit]:
+        style = styles[state_class(record.state)] or "default"
+        table.add_row(
+            record.component,
+            record.environment,
+            f"[{style}]{record.state}[/]",
+            record.timestamp[:19].replace("T", " "),
+        )
+    if len(current) > limit:
+        table.caption = f"... and {len(current) - limit} more: deploystatus current"
+    return table
+
+
+async def _generate(settings: Settings, plan: Plan, console: Console) -> None:
+    records = plan_records(plan)
+    async with open_client(settings) as client:
+        store = Store(
+            client,
+            settings.table,
+            max_concurrent_calls=settings.max_concurrent_calls,
+            retry_seconds=settings.dynamodb_retry_seconds,
+        )
+        started = time.monotonic()
+        with Progress(console=console, transient=False) as progress:
+            task = progress.add_task("writing records", total=len(records))
+            await write_records(store, records, advance=lambda count: progress.advance(task, count))
+        elapsed = time.monotonic() - started
+        console.print(
+            f"wrote {len(records)} records in {elapsed:.1f} s "
+            f"({len(records) / max(elapsed, 1e-9):,.0f} records/s) to {settings.table}"
+        )
+        console.print(_summary(await store.current()))
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    plan = Plan(
+        components=args.components,
+        environments=args.environments,
+        records=args.records,
+        failure_rate=args.failure_rate,
+        days=args.days,
+        seed=args.seed,
+        end_ns=timestamps.parse(args.end) if args.end else 0,
+    )
+    asyncio.run(_generate(Settings(), plan, Console()))
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("generate", help="fill the table with realistic sample data")
+    add = parser.add_argument
+    add("--components", type=int, default=20, help="default %(default)s")
+    add("--environments", type=int, default=4, choices=range(1, len(ENVIRONMENTS) + 1),
+        metavar=f"1-{len(ENVIRONMENTS)}", help="default %(default)s")  # fmt: skip
+    add("--records", type=int, default=2000, help="about this many (default %(default)s)")
+    add("--failure-rate", type=float, default=0.1, help="default %(default)s")
+    add("--days", type=float, default=7.0, help="time window ending at --end (default 7)")
+    add("--end", help="RFC 3339 end of the window (default: now)")
+    add("--seed", type=int, help="same seed and --end, same records")
+    parser.set_defaults(run=cmd_generate)
