@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
+
+from fastapi.testclient import TestClient
 
 README_RECORD = {
     "Component": "abc.def",
@@ -32,3 +35,30 @@ def response_record(component: str, environment: str, timestamp: str, state: str
 
 def records_body(*rendered: str) -> bytes:
     return ('{"Records":[' + ",".join(rendered) + "]}").encode()
+
+
+# Posting and reading through the app (storage tests).
+
+
+def deployment(component: str, environment: str, state: str, timestamp: str) -> dict[str, str]:
+    """A record as a writer sends it, every field given (fields in the reference's order)."""
+    return {
+        "Component": component,
+        "Environment": environment,
+        "State": state,
+        "Timestamp": timestamp,
+    }
+
+
+def post_ok(client: TestClient, records: Iterable[dict[str, Any]]) -> None:
+    """POST one batch and insist that it was accepted."""
+    response = client.post("/records", content=body(*records))
+    assert (response.status_code, response.content) == (200, b"Ok"), response.text
+
+
+def read_records(client: TestClient, path: str) -> list[dict[str, str]]:
+    """The records a GET answers with, in the order it gave them."""
+    response = client.get(path)
+    assert response.status_code == 200, response.text
+    records: list[dict[str, str]] = response.json()["Records"]
+    return records
