@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 
 from . import __version__
 from .config import Settings
-from .dynamodb import open_client
+from .dynamodb import CallObserver, open_client
 from .errors import (
     DeployStatusError,
     InvalidRecords,
@@ -49,12 +49,13 @@ def _status_of(exc: DeployStatusError) -> int:
     return 500
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, dynamodb_observers: Sequence[CallObserver] = ()) -> FastAPI:
+    """The service. ``dynamodb_observers`` hear of every DynamoDB HTTP attempt."""
     encoder = RecordsEncoder(Renderer(load_zone(settings.timezone)))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        async with open_client(settings) as client:
+        async with open_client(settings, dynamodb_observers) as client:
             store = Store(
                 client,
                 settings.table,

@@ -9,8 +9,12 @@ roles, instance profiles) and refreshes as botocore refreshes it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import json
+import time
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Protocol
 
 import aiohttp
 import botocore.credentials
@@ -25,7 +29,7 @@ from aiodynamo.errors import (
     Throttled,
 )
 from aiodynamo.http.aiohttp import AIOHTTP
-from aiodynamo.http.types import HttpImplementation
+from aiodynamo.http.types import HttpImplementation, Request, Response
 from aiodynamo.models import DecorelatedJitterRetry, RetryTimeout
 from yarl import URL
 
@@ -77,6 +81,46 @@ class BotocoreCredentials(Credentials):
         return False
 
 
+class CallObserver(Protocol):
+    """Told about every HTTP attempt made to DynamoDB, retries included.
+
+    ``status`` is None when no answer came (connection error, time-out); ``error`` is the
+    DynamoDB error type (``ThrottlingException``...) of a non-200 answer, else None.
+    """
+
+    def __call__(
+        self, action: str, status: int | None, error: str | None, seconds: float
+    ) -> None: ...
+
+
+def _error_type(body: bytes) -> str | None:
+    try:
+        kind = json.loads(body).get("__type", "")
+    except (ValueError, AttributeError):
+        return None
+    return str(kind).rpartition("#")[2] or None
+
+
+@dataclass(frozen=True)
+class _ObservedHttp:
+    inner: HttpImplementation
+    observers: Sequence[CallObserver]
+
+    async def __call__(self, request: Request) -> Response:
+        action = (request.headers or {}).get("X-Amz-Target", "").rpartition(".")[2]
+        started = time.perf_counter()
+        try:
+            response = await self.inner(request)
+        except BaseException:
+            for observer in self.observers:
+                observer(action, None, None, time.perf_counter() - started)
+            raise
+        error = _error_type(response.body) if response.status != 200 else None
+        for observer in self.observers:
+            observer(action, response.status, error, time.perf_counter() - started)
+        return response
+
+
 def resolve_region(settings: Settings) -> str:
     if settings.region:
         return settings.region
@@ -85,15 +129,21 @@ def resolve_region(settings: Settings) -> str:
 
 
 @asynccontextmanager
-async def open_client(settings: Settings) -> AsyncIterator[Client]:
-    """A DynamoDB client for the lifetime of the block; its connections close after."""
+async def open_client(
+    settings: Settings, observers: Sequence[CallObserver] = ()
+) -> AsyncIterator[Client]:
+    """A DynamoDB client for the lifetime of the block; its connections close after.
+    ``observers`` hear of every HTTP attempt (metrics, and tests that count calls)."""
     session = aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=settings.dynamodb_timeout_seconds),
         connector=aiohttp.TCPConnector(limit=settings.max_concurrent_calls),
     )
+    http: HttpImplementation = AIOHTTP(session)
+    if observers:
+        http = _ObservedHttp(http, tuple(observers))
     try:
         yield Client(
-            AIOHTTP(session),
+            http,
             BotocoreCredentials(botocore.session.get_session()),
             resolve_region(settings),
             endpoint=URL(settings.endpoint_url) if settings.endpoint_url else None,
