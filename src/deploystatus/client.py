@@ -18,8 +18,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from .rendering import GO_ESCAPES
 from .states import state_class
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -78,6 +80,8 @@ def send_with_retries(
     for attempt in range(1, attempts + 1):
         try:
             response = _request(method, url, body)
+        except ValueError as error:  # urllib: no scheme, bad port...
+            raise ClientError(f"invalid URL {url!r}: {error}") from error
         except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out
             reason = getattr(error, "reason", error)
             if attempt == attempts:
@@ -105,11 +109,13 @@ def _records_table(records: list[dict[str, Any]], title: str) -> Table:
         table.add_column(column)
     table.add_column("Timestamp", no_wrap=True, min_width=20)
     for record in records:
-        style = _STYLES[state_class(str(record["State"]))]
+        state = str(record["State"])
+        style = _STYLES[state_class(state)]
         table.add_row(
             record["Component"],
             record["Environment"],
-            f"[{style}]{record['State']}[/]" if style else str(record["State"]),
+            # States are free text: "[...]" in one is text, not rich markup.
+            f"[{style}]{escape(state)}[/]" if style else escape(state),
             record["Timestamp"],
         )
     return table
@@ -138,7 +144,12 @@ def cmd_current(args: argparse.Namespace) -> int:
     if args.environment:
         records = [r for r in records if r["Environment"] == args.environment]
     if args.json:
-        sys.stdout.write(json.dumps({"Records": records}, separators=(",", ":")) + "\n")
+        if not args.environment:
+            sys.stdout.write(body.decode() + "\n")  # the API body, byte for byte
+            return 0
+        # The kept records in the API's encoding (keys in order, strings escaped as Go does).
+        encoded = json.dumps({"Records": records}, ensure_ascii=False, separators=(",", ":"))
+        sys.stdout.write(encoded.translate(GO_ESCAPES) + "\n")
         return 0
     Console().print(_records_table(records, f"Current state ({len(records)} deployables)"))
     return 0
@@ -152,6 +163,13 @@ def cmd_history(args: argparse.Namespace) -> int:
     records: list[dict[str, Any]] = json.loads(body)["Records"]
     Console().print(_records_table(records, f"History of {args.component} ({len(records)})"))
     return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -168,7 +186,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     post.add_argument("--environment", required=True)
     post.add_argument("--state", required=True)
     post.add_argument("--timestamp", help="RFC 3339 (default: now)")
-    post.add_argument("--retries", type=int, default=8, help="attempts in all (default 8)")
+    post.add_argument("--retries", type=_positive, default=8, help="attempts in all (default 8)")
     post.set_defaults(run=cmd_post)
 
     current = with_url(commands.add_parser("current", help="the current state of every deployable"))

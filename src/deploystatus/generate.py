@@ -16,12 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
 from . import timestamps
 from .config import Settings
 from .dynamodb import open_client
+from .errors import StorageError
 from .records import Record
 from .states import state_class
 from .store import Store
@@ -76,6 +78,8 @@ def plan_records(plan: Plan) -> list[Record]:
         starts[rng.choice(deployables)].append(started)
     records: list[Record] = []
     for (component, environment), times in starts.items():
+        if not times:
+            continue  # few records over many deployables: this one never deployed
         times.sort()
         for started, following in zip(times, [*times[1:], None], strict=True):
             records.append(
@@ -130,7 +134,7 @@ def _summary(current: list[Record], limit: int = 40) -> Table:
         table.add_row(
             record.component,
             record.environment,
-            f"[{style}]{record.state}[/]",
+            f"[{style}]{escape(record.state)}[/]",
             record.timestamp[:19].replace("T", " "),
         )
     if len(current) > limit:
@@ -169,8 +173,30 @@ def cmd_generate(args: argparse.Namespace) -> int:
         seed=args.seed,
         end_ns=timestamps.parse(args.end) if args.end else 0,
     )
-    asyncio.run(_generate(Settings(), plan, Console()))
+    settings = Settings()
+    try:
+        asyncio.run(_generate(settings, plan, Console()))
+    except (StorageError, BaseExceptionGroup) as exc:
+        error = _storage_error(exc)
+        if error is None:
+            raise
+        where = settings.endpoint_url or "AWS"
+        raise SystemExit(
+            f"deploystatus: cannot write to table {settings.table} at {where}: {error}"
+        ) from exc
     return 0
+
+
+def _storage_error(exc: BaseException) -> StorageError | None:
+    """The storage failure behind ``exc``, also from inside the task group's exception group."""
+    if isinstance(exc, StorageError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _storage_error(inner)
+            if found is not None:
+                return found
+    return None
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from .records import Record
 from .timestamps import Renderer
 
-_GO_ESCAPES = str.maketrans(
+GO_ESCAPES = str.maketrans(
     {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 )
 _CACHE_LIMIT = 65_536
@@ -30,7 +30,7 @@ class RecordsEncoder:
     def _string(self, value: str) -> str:
         encoded = self._strings.get(value)
         if encoded is None:
-            encoded = json.dumps(value, ensure_ascii=False).translate(_GO_ESCAPES)
+            encoded = json.dumps(value, ensure_ascii=False).translate(GO_ESCAPES)
             if len(self._strings) >= _CACHE_LIMIT:
                 self._strings.clear()
             self._strings[value] = encoded
