@@ -1,0 +1,114 @@
+"""Logs: one JSON object a line (or plain text for a terminal), with the request id.
+
+The request id of the request being served lives in a context variable, so every line
+logged while serving it (the access line, an error, a warning deep in the store) carries
+it without being passed around. ``log_config`` is the ``logging.config.dictConfig``
+document the server runs with, uvicorn's own loggers included.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from contextvars import ContextVar
+from typing import Any, Literal
+
+LogFormat = Literal["json", "text"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("deploystatus_request_id", default=None)
+
+ACCESS_LOGGER = "deploystatus.access"
+
+
+_second: tuple[int, str] = (-1, "")  # the last second formatted, and how
+
+
+def _time(record: logging.LogRecord) -> str:
+    """ISO 8601 in UTC with milliseconds: ``2024-07-30T14:06:41.123Z``."""
+    global _second
+    whole = int(record.created)
+    if whole != _second[0]:
+        _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{_second[1]}.{int(record.msecs):03d}Z"
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The record's structured fields: ``extra={"fields": {...}}``, then the request id."""
+    fields: dict[str, Any] = dict(getattr(record, "fields", None) or {})
+    if "request_id" not in fields:
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            fields["request_id"] = request_id
+    return fields
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"time": ..., "level": ..., "logger": ..., "message": ..., <fields>}``, one a line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        document: dict[str, Any] = {
+            "time": _time(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        document.update(_fields(record))
+        if record.exc_info:
+            document["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            document["exception"] = record.exc_text
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _text_value(value: object) -> str:
+    text = str(value)
+    if text and text.isprintable() and " " not in text and '"' not in text:
+        return text
+    return json.dumps(text, ensure_ascii=False)  # quoted, control characters escaped
+
+
+class TextFormatter(logging.Formatter):
+    """``TIME LEVEL LOGGER MESSAGE key=value ...``: for people at a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if not message.isprintable():
+            message = json.dumps(message, ensure_ascii=False)[1:-1]
+        line = f"{_time(record)} {record.levelname:<7} {record.name} {message}"
+        fields = _fields(record)
+        if fields:
+            line += " " + " ".join(f"{key}={_text_value(value)}" for key, value in fields.items())
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def log_config(log_format: LogFormat, level: LogLevel = "info") -> dict[str, Any]:
+    """The logging setup of a server process: everything to stderr in ``log_format``.
+
+    uvicorn's access log is off (the service writes its own, ``deploystatus.access``);
+    uvicorn's lifecycle lines ("Started server process", ...) go through the same formatter.
+    """
+    formatter = JsonFormatter if log_format == "json" else TextFormatter
+    upper = level.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": {"()": f"{formatter.__module__}.{formatter.__qualname__}"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "default",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {
+            "deploystatus": {"handlers": ["stderr"], "level": upper, "propagate": False},
+            "uvicorn": {"handlers": ["stderr"], "level": upper, "propagate": False},
+            "uvicorn.error": {"level": upper},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        },
+        "root": {"handlers": ["stderr"], "level": "WARNING"},
+    }
