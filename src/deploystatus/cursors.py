@@ -1,0 +1,111 @@
+"""Opaque, tamper-evident pagination cursors.
+
+A cursor carries the DynamoDB key to resume after and the query it belongs to (component,
+environment, time range, order), as compact JSON, signed with HMAC-SHA256 and encoded as
+base64url: ``<payload>.<signature>``. A cursor that is malformed, signed with another
+secret, altered in any byte, or presented with a different query is refused as an
+`InvalidRequest` (400).
+
+The secret is ``DEPLOYSTATUS_CURSOR_SECRET``. Unset, each process draws a random one when
+it starts: cursors then do not survive a restart and are not accepted by another worker
+or replica, so set it wherever a client may page across processes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import InvalidRequest
+
+VERSION = 1
+MAX_LENGTH = 2048  # far above any real cursor (keys are at most ~1 KB)
+_SIGNATURE_BYTES = 16  # HMAC-SHA256 truncated to 128 bits
+# Drawn once per process: the documented fallback when no secret is configured.
+_PROCESS_SECRET = secrets.token_bytes(32)
+
+Scope = Mapping[str, str | None]
+Key = dict[str, Any]
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    """Strict: a character outside the base64url alphabet is an error, never skipped, and so
+    is any spelling but the one `_b64encode` gives (a changed unused bit of the last
+    character would otherwise decode to the same bytes)."""
+    data = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    if _b64encode(data) != text:
+        raise ValueError("not the canonical base64url spelling")
+    return data
+
+
+def _is_string_key(key: object) -> bool:
+    """A DynamoDB key of this table: ``{"PK": {"S": ...}, "SK": {"S": ...}}``."""
+    return (
+        isinstance(key, dict)
+        and set(key) == {"PK", "SK"}
+        and all(
+            isinstance(value, dict) and set(value) == {"S"} and isinstance(value["S"], str)
+            for value in key.values()
+        )
+    )
+
+
+class CursorCodec:
+    def __init__(self, secret: bytes | None = None) -> None:
+        self._secret = secret if secret else _PROCESS_SECRET
+
+    def _sign(self, payload: bytes) -> bytes:
+        return hmac.new(self._secret, payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+
+    def encode(self, scope: Scope, key: Key) -> str:
+        payload = json.dumps(
+            {"v": VERSION, "q": dict(scope), "k": key}, separators=(",", ":"), sort_keys=True
+        ).encode()
+        return f"{_b64encode(payload)}.{_b64encode(self._sign(payload))}"
+
+    def decode(self, cursor: str, scope: Scope) -> Key:
+        """The key ``cursor`` resumes after, if it is genuine and was made for ``scope``."""
+        if len(cursor) > MAX_LENGTH:
+            raise InvalidRequest("cursor is not valid: too long; use NextCursor as given")
+        encoded_payload, dot, encoded_signature = cursor.partition(".")
+        try:
+            if not dot or not encoded_payload.isascii() or not encoded_signature.isascii():
+                raise ValueError("not two base64url parts")
+            payload = _b64decode(encoded_payload)
+            signature = _b64decode(encoded_signature)
+        except (ValueError, binascii.Error) as exc:
+            raise InvalidRequest(
+                "cursor is not valid: it is not a cursor this service made; "
+                "use NextCursor exactly as given"
+            ) from exc
+        if not hmac.compare_digest(signature, self._sign(payload)):
+            raise InvalidRequest(
+                "cursor is not valid: altered, or made by a service with another "
+                "DEPLOYSTATUS_CURSOR_SECRET (or before a restart); start again without it"
+            )
+        try:
+            document = json.loads(payload)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict) or document.get("v") != VERSION:
+            raise InvalidRequest("cursor is not valid: made by another version; start again")
+        if document.get("q") != dict(scope):
+            raise InvalidRequest(
+                "cursor belongs to a different query: give the same component, environment, "
+                "since, until and order as the request that returned it"
+            )
+        key = document.get("k")
+        if not _is_string_key(key):
+            raise InvalidRequest("cursor is not valid: it holds no position")
+        assert isinstance(key, dict)
+        return key

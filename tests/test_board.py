@@ -1,0 +1,456 @@
+"""The status board's pages over HTTP, without a browser (tests/test_browser.py has one):
+what the server renders for each URL, on both engines; and the pieces it is built from."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from html.parser import HTMLParser
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from deploystatus.board import BoardFilters, ago, build_matrix, build_timeline
+from deploystatus.config import Settings
+from deploystatus.records import Record
+from deploystatus.states import (
+    DEFAULT_RULES,
+    Classifier,
+    format_rules,
+    parse_rules,
+    state_class,
+)
+from deploystatus.timestamps import Renderer, canonical, parse
+from tests.factories import deployment, post_ok
+
+HTML = "text/html; charset=utf-8"
+T0 = parse("2024-07-30T14:00:00Z")
+MINUTE = 60 * 1_000_000_000
+
+
+def at(minutes: int) -> str:
+    return canonical(T0 + minutes * MINUTE)
+
+
+class Matrix(HTMLParser):
+    """The board's matrix as text: rows of (component, hidden, [(class, state, title)])."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.environments: list[str] = []
+        self.rows: list[tuple[str, bool, list[tuple[str, str, str]]]] = []
+        self.hidden_style = ""
+        self._in: list[str] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        self._in.append(tag)
+        if tag == "th" and "data-env" in attributes:
+            self.environments.append(attributes["data-env"] or "")
+        elif tag == "tr" and "data-c" in attributes:
+            self.rows.append((attributes["data-c"] or "", "hidden" in attributes, []))
+        elif tag == "td" and self.rows:
+            self._cell = [attributes.get("class") or "", "", attributes.get("title") or ""]
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._in:
+            self._in.pop()
+        if tag == "td" and self._cell is not None:
+            self.rows[-1][2].append((self._cell[0], self._cell[1], self._cell[2]))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None and self._in and self._in[-1] == "b":
+            self._cell[1] += data
+        if self._in and self._in[-1] == "style":
+            self.hidden_style += data
+
+
+def board(client: TestClient, query: str = "") -> Matrix:
+    response = client.get("/" + query)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == HTML
+    assert response.headers["cache-control"] == "no-store"
+    parsed = Matrix()
+    parsed.feed(response.text)
+    return parsed
+
+
+RECORDS = [
+    deployment("payments-api", "dev", "deploy-success", at(0)),
+    deployment("payments-api", "prod", "deploy-failed", at(1)),
+    deployment("search-api", "dev", "deploy-started", at(2)),
+    deployment("search-api", "qa", "v1.2.3", at(3)),
+    deployment("zeta", "prod", "Ok", at(4)),
+]
+
+
+def test_an_empty_board(client: TestClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "No deployment has been recorded yet." in response.text
+    assert board(client).rows == []
+
+
+def test_the_board_shows_every_deployable(client: TestClient) -> None:
+    post_ok(client, RECORDS)
+    matrix = board(client)
+    assert matrix.environments == ["dev", "prod", "qa"]
+    assert matrix.rows == [
+        (
+            "payments-api",
+            False,
+            [
+                ("k-success", "deploy-success", "2024-07-30T14:00:00Z"),
+                ("k-failed", "deploy-failed", "2024-07-30T14:01:00Z"),
+                ("", "", ""),
+            ],
+        ),
+        (
+            "search-api",
+            False,
+            [
+                ("k-in-progress", "deploy-started", "2024-07-30T14:02:00Z"),
+                ("", "", ""),
+                ("k-other", "v1.2.3", "2024-07-30T14:03:00Z"),
+            ],
+        ),
+        ("zeta", False, [("", "", ""), ("k-success", "Ok", "2024-07-30T14:04:00Z"), ("", "", "")]),
+    ]
+    text = client.get("/").text
+    # Colour is not the only signal: an icon named by its class, and the state's text.
+    assert '<td class="k-failed" title="2024-07-30T14:01:00Z"><b>deploy-failed</b> <small>' in text
+    assert 'href="/ui/components/payments-api"' in text
+    for count, label in [(1, "failed"), (1, "in progress"), (1, "other"), (2, "success")]:
+        assert re.search(rf'data-kind="[a-z-]+">{count}</span> {label}</li>', text), label
+
+
+def test_timestamps_on_the_board_are_in_the_servers_zone(
+    make_client: Callable[..., TestClient],
+) -> None:
+    client = make_client(timezone="Europe/London")
+    post_ok(client, RECORDS[:1])
+    assert board(client).rows[0][2][0][2] == "2024-07-30T15:00:00+01:00"
+
+
+@pytest.mark.parametrize(
+    ("query", "shown", "hidden_columns"),
+    [
+        ("", ["payments-api", "search-api", "zeta"], []),
+        ("?q=api", ["payments-api", "search-api"], []),
+        ("?q=SEARCH", ["search-api"], []),
+        ("?q=nothing", [], []),
+        ("?notgreen=1", ["payments-api", "search-api"], []),
+        ("?env=dev&env=qa", ["payments-api", "search-api", "zeta"], [3]),
+        ("?env=dev&notgreen=1", ["search-api"], [3, 4]),
+        ("?env=prod&notgreen=1&q=pay", ["payments-api"], [2, 4]),
+        ("?env=", ["payments-api", "search-api", "zeta"], [2, 3, 4]),
+        ("?env=nope&notgreen=on", [], [2, 3, 4]),
+    ],
+)
+def test_the_url_says_what_is_shown(
+    client: TestClient, query: str, shown: list[str], hidden_columns: list[int]
+) -> None:
+    post_ok(client, RECORDS)
+    matrix = board(client, query)
+    assert [component for component, hidden, _ in matrix.rows if not hidden] == shown
+    assert re.findall(r"nth-child\((\d+)\)", matrix.hidden_style) == [
+        str(n) for n in hidden_columns
+    ]
+    text = client.get("/" + query).text
+    assert f'Showing <span id="shown">{len(shown)}</span> of <span id="total">3</span>' in text
+
+
+def test_the_form_reflects_the_url(client: TestClient) -> None:
+    post_ok(client, RECORDS)
+    text = client.get("/?q=pay&env=dev&notgreen=1").text
+    assert 'name="q" value="pay"' in text
+    assert 'name="notgreen" value="1" checked' in text
+    assert 'name="env" value="dev" checked' in text
+    assert 'name="env" value="prod">' in text
+
+
+def test_state_text_is_escaped(client: TestClient) -> None:
+    evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    post_ok(client, [deployment("abc", "dev", evil, at(0))])
+    text = client.get("/").text
+    assert "<script>alert" not in text and "<img src=x" not in text
+    assert (
+        "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in text
+    )
+    assert board(client).rows[0][2][0][1] == evil
+    page = client.get("/ui/components/abc").text
+    assert "<script>alert" not in page and "<img src=x" not in page
+
+
+def test_the_board_is_gzipped_for_clients_that_take_it(client: TestClient) -> None:
+    post_ok(client, [deployment(f"c{i:03d}", "dev", "Ok", at(i)) for i in range(40)])
+    zipped = client.get("/", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.headers["vary"] == "Accept-Encoding"
+    plain = client.get("/", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert 'data-c="c039"' in zipped.text  # decoded by the client
+    assert len(plain.content) > 3 * int(zipped.headers["content-length"])
+
+
+def test_head_and_methods(client: TestClient) -> None:
+    assert client.head("/").status_code == 200
+    assert client.post("/").status_code == 405
+    assert client.head("/ui/components/abc").status_code == 404
+
+
+def test_static_files(client: TestClient) -> None:
+    text = client.get("/").text
+    for name, media_type in [("board.js", "text/javascript"), ("board.css", "text/css")]:
+        match = re.search(rf'"(/ui/static/{re.escape(name)}\?v=[0-9a-f]{{12}})"', text)
+        assert match, name
+        response = client.get(match.group(1))
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith(media_type)
+        assert "max-age" in response.headers["cache-control"]
+    for path in (
+        "/ui/static/nope.js",
+        "/ui/static/..%2Fboard.py",
+        "/ui/static/%2e%2e%2f__init__.py",
+        "/ui/static/",
+    ):
+        assert client.get(path).status_code == 404, path
+
+
+def test_the_board_says_so_when_the_storage_fails(
+    make_client: Callable[..., TestClient],
+) -> None:
+    client = make_client(table=f"missing-{uuid.uuid4().hex[:12]}", dynamodb_retry_seconds=0.2)
+    response = client.get("/")
+    assert response.status_code in (500, 503)
+    assert response.headers["content-type"] == HTML
+    assert '<div id="banner" class="banner" role="alert">The storage' in response.text
+    page = client.get("/ui/components/abc")
+    assert page.status_code in (500, 503)
+    assert 'role="alert"' in page.text and "Traceback" not in page.text
+
+
+def test_configured_state_classes(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(state_classes="success=deploy-success,v1;failed=oops")
+    post_ok(client, RECORDS)
+    cells = {(row[0], cell[1]): cell[0] for row in board(client).rows for cell in row[2] if cell[1]}
+    assert cells == {
+        ("payments-api", "deploy-success"): "k-success",
+        ("payments-api", "deploy-failed"): "k-other",
+        ("search-api", "deploy-started"): "k-other",
+        ("search-api", "v1.2.3"): "k-success",
+        ("zeta", "Ok"): "k-other",
+    }
+    assert '"rules":[["success",["deploy-success","v1"]],["failed",["oops"]]]' in (
+        client.get("/").text
+    )
+
+
+def test_invalid_state_classes_stop_the_service_at_start() -> None:
+    for text, reason in [
+        ("green=ok", "unknown state class 'green'"),
+        ("success", "is not CLASS=KEYWORD"),
+        ("success=", "has no keywords"),
+        ("success=ok;success=fine", "given twice"),
+        ("other=x", "unknown state class 'other'"),
+        (";", "no rules"),
+    ]:
+        with pytest.raises(ValidationError, match=re.escape(reason)):
+            Settings(state_classes=text)
+    assert Settings(state_classes=" ").state_rules == DEFAULT_RULES
+    assert Settings().state_rules == DEFAULT_RULES
+
+
+# The component page
+
+
+def history(client: TestClient, count: int, component: str = "svc") -> list[dict[str, str]]:
+    records = [
+        deployment(component, ("dev", "prod", "qa")[i % 3], f"state-{i:03d}", at(i))
+        for i in range(count)
+    ]
+    post_ok(client, records)
+    return records
+
+
+def rows_of(text: str, table: str) -> list[list[str]]:
+    body = text.split(f'id="{table}"', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)[1:]
+    cells = re.compile(r"<t[dh][^>]*>(.*?)</t[dh]>", re.S)
+    return [[re.sub(r"<[^>]+>", "", cell) for cell in cells.findall(row)] for row in rows]
+
+
+def older_link(text: str) -> str | None:
+    match = re.search(r'<a id="older" rel="next" href="([^"]+)"', text)
+    return None if match is None else match.group(1).replace("&amp;", "&")
+
+
+def test_the_component_page(client: TestClient) -> None:
+    records = history(client, 120)
+    post_ok(client, [deployment("svc-other", "dev", "Ok", at(500))])  # another component
+    response = client.get("/ui/components/svc")
+    assert response.status_code == 200
+    text = response.text
+    current = rows_of(text, "current")
+    assert [row[:3] + row[4:] for row in current] == [
+        ["dev", "state-117", "other", "2024-07-30T15:57:00Z"],
+        ["prod", "state-118", "other", "2024-07-30T15:58:00Z"],
+        ["qa", "state-119", "other", "2024-07-30T15:59:00Z"],
+    ]
+    assert all(row[3].endswith(" ago") for row in current)
+    # The timeline: one marker per record of the last 200 (here all 120), a lane per
+    # environment, shapes by class.
+    svg = text.split('<svg id="timeline"', 1)[1].split("</svg>", 1)[0]
+    assert svg.count('<use class="marker') == 120
+    assert re.findall(r'class="lane-label"[^>]*>([^<]+)<', svg) == ["dev", "prod", "qa"]
+    assert "<title>qa: state-119 at 2024-07-30T15:59:00Z</title>" in svg
+    # History: newest first, 50 a page, following the cursor to the end.
+    seen: list[str] = []
+    path: str | None = "/ui/components/svc"
+    pages = 0
+    while path is not None:
+        page = client.get(path if path.startswith("/") else "/ui/components/svc" + path)
+        assert page.status_code == 200
+        rows = rows_of(page.text, "history")
+        seen += [row[2] for row in rows]
+        path = older_link(page.text)
+        pages += 1
+        assert ('id="newest"' in page.text) == (pages > 1)
+        assert len(rows) == (50 if path else 20)
+    assert seen == [r["State"] for r in records][::-1]
+    assert pages == 3
+    assert "No older records." in page.text
+
+
+def test_the_component_page_by_environment_and_page_size(client: TestClient) -> None:
+    records = history(client, 30)
+    text = client.get("/ui/components/svc?environment=qa&limit=4").text
+    assert [row[2] for row in rows_of(text, "history")] == [
+        r["State"] for r in records if r["Environment"] == "qa"
+    ][::-1][:4]
+    link = older_link(text)
+    assert link is not None and "environment=qa&limit=4&cursor=" in link
+    second = client.get("/ui/components/svc" + link).text
+    assert [row[2] for row in rows_of(second, "history")] == [
+        r["State"] for r in records if r["Environment"] == "qa"
+    ][::-1][4:8]
+    assert '<a href="?environment=qa" aria-current="true">qa</a>' in text
+
+
+def test_component_page_errors(client: TestClient) -> None:
+    history(client, 60)
+    for path, status, words in [
+        ("/ui/components/NOPE", 400, "must match"),
+        ("/ui/components/nothing-here", 404, "No record of"),
+        ("/ui/components/svc?environment=Prod", 400, "environment"),
+        ("/ui/components/svc?limit=0", 400, "limit"),
+        ("/ui/components/svc?cursor=abc", 400, "cursor"),
+    ]:
+        response = client.get(path)
+        assert response.status_code == status, path
+        assert response.headers["content-type"] == HTML
+        assert words in response.text, path
+    link = older_link(client.get("/ui/components/svc").text)
+    assert link is not None
+    cursor = link.split("cursor=")[1]
+    # A cursor of another environment's history is not this page's.
+    response = client.get(f"/ui/components/svc?environment=qa&cursor={quote(cursor)}")
+    assert response.status_code == 400 and "different query" in response.text
+    # The API's own cursors are the same: a page's cursor pages the API, newest first.
+    api = client.get(f"/historical/svc?order=desc&limit=50&cursor={quote(cursor)}")
+    assert api.status_code == 200 and len(api.json()["Records"]) == 10
+
+
+# The pieces
+
+
+def test_rules() -> None:
+    assert parse_rules(format_rules(DEFAULT_RULES)) == DEFAULT_RULES
+    rules = parse_rules(" success = Deployed , OK ; failed=boom ")
+    assert rules == (("success", ("deployed", "ok")), ("failed", ("boom",)))
+    assert state_class("BOOM-deployed", rules) == "success"  # the first class that matches
+    classify = Classifier(rules)
+    assert [classify(s) for s in ("ok", "boom", "deploy-failed", "OK")] == [
+        "success",
+        "failed",
+        "other",
+        "success",
+    ]
+    assert Classifier()("rollback-succeeded") == "failed"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0 s ago"),
+        (59.9, "59 s ago"),
+        (60, "1 min ago"),
+        (3599, "59 min ago"),
+        (3600, "1 h ago"),
+        (47 * 3600 + 3599, "47 h ago"),
+        (48 * 3600, "2 d ago"),
+        (400 * 86400, "400 d ago"),
+        (-5, "in 5 s"),
+        (-7200, "in 2 h"),
+    ],
+)
+def test_ages(seconds: float, text: str) -> None:
+    assert ago(seconds) == text
+
+
+def test_matrix_and_filters() -> None:
+    records = [
+        Record("a", "dev", "Ok", at(0)),
+        Record("a", "prod", "deploy-failed", at(1)),
+        Record("b", "dev", "deploy-failed", at(2)),
+        Record("c", "qa", "Ok", at(3)),
+    ]
+    renderer = Renderer(None)
+
+    def shown(filters: BoardFilters) -> list[str]:
+        matrix = build_matrix(
+            records, filters, classify=Classifier(), renderer=renderer, now_ns=T0 + 10 * MINUTE
+        )
+        return [row.component for row in matrix.rows if not row.hidden]
+
+    assert shown(BoardFilters()) == ["a", "b", "c"]
+    assert shown(BoardFilters(not_green=True)) == ["a", "b"]
+    assert shown(BoardFilters(not_green=True, environments=frozenset({"prod"}))) == ["a"]
+    assert shown(BoardFilters(not_green=True, environments=frozenset({"qa"}))) == []
+    assert shown(BoardFilters(text="b")) == ["b"]
+    matrix = build_matrix(
+        records, BoardFilters(), classify=Classifier(), renderer=renderer, now_ns=T0 + 10 * MINUTE
+    )
+    assert matrix.environments == ["dev", "prod", "qa"]
+    assert matrix.counts == {"failed": 2, "in-progress": 0, "other": 0, "success": 2}
+    cell = matrix.rows[0].cells[1]
+    assert cell is not None and (cell.kind, cell.age) == ("failed", "9 min ago")
+
+
+def test_timeline() -> None:
+    renderer = Renderer(None)
+    assert build_timeline([], classify=Classifier(), renderer=renderer) is None
+    one = build_timeline(
+        [Record("a", "dev", "Ok", at(0))], classify=Classifier(), renderer=renderer
+    )
+    assert one is not None and one.markers[0].x == one.left + (one.width - one.left - one.right) / 2
+    records = [
+        Record("a", "prod", "deploy-failed", at(120)),
+        Record("a", "dev", "deploy-started", at(60)),
+        Record("a", "dev", "Ok", at(0)),
+    ]
+    timeline = build_timeline(records, classify=Classifier(), renderer=renderer)
+    assert timeline is not None
+    assert [lane for _, lane in timeline.lanes] == ["dev", "prod"]
+    assert [(m.kind, m.x) for m in timeline.markers] == [
+        ("success", timeline.left),
+        ("in-progress", (timeline.left + timeline.width - timeline.right) / 2),
+        ("failed", timeline.width - timeline.right),
+    ]
+    assert [label for _, label in timeline.ticks] == ["14:00", "14:30", "15:00", "15:30", "16:00"]
+    assert timeline.markers[2].title == "prod: deploy-failed at 2024-07-30T16:00:00Z"

@@ -1,0 +1,123 @@
+"""Signing in to the board when authentication is on: a browser gets a sign-in page, a read
+token becomes a cookie that lets the board's pages and API reads through, and that cookie
+never authorizes a write."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+
+from deploystatus.auth import SESSION_COOKIE
+from deploystatus.tokens import new_token, parse_tokens
+from tests.factories import README_RECORD, body
+
+READ_TOKEN = new_token()
+WRITE_TOKEN = new_token()
+
+
+def _entry(name: str, token: str, scopes: str) -> str:
+    return f"{name}:{hashlib.sha256(token.encode()).hexdigest()}:{scopes}"
+
+
+@pytest.fixture
+def board(make_client: Callable[..., TestClient]) -> TestClient:
+    tokens = parse_tokens(
+        ";".join([_entry("reader", READ_TOKEN, "read"), _entry("writer", WRITE_TOKEN, "write")])
+    )
+    client = make_client(tokens=tokens)
+    client.follow_redirects = False
+    return client
+
+
+def _sign_in(client: TestClient, token: str, next_page: str = "/") -> str:
+    response = client.post(
+        "/ui/sign-in",
+        content=f"token={token}&next={next_page}",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 303, response.text
+    return response.headers["location"]
+
+
+def test_a_browser_without_a_token_is_sent_to_the_sign_in_page(board: TestClient) -> None:
+    response = board.get("/ui/components/abc.def?limit=5")
+    assert response.status_code == 303
+    assert (
+        response.headers["location"] == "/ui/sign-in?next=%2Fui%2Fcomponents%2Fabc.def%3Flimit%3D5"
+    )
+    page = board.get("/ui/sign-in")
+    assert page.status_code == 200
+    assert 'name="token"' in page.text
+
+
+def test_the_api_without_a_token_still_answers_401_json(board: TestClient) -> None:
+    response = board.get("/current")
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthorized"
+
+
+def test_a_read_token_signs_in_and_the_cookie_opens_pages_and_reads(board: TestClient) -> None:
+    assert _sign_in(board, READ_TOKEN, "/ui/components/abc.def") == "/ui/components/abc.def"
+    cookie = board.cookies.get(SESSION_COOKIE)
+    assert cookie
+    assert board.get("/").status_code == 200
+    assert board.get("/current").status_code == 200  # what the board's script fetches
+
+
+def test_the_cookie_is_http_only_and_same_site_strict(board: TestClient) -> None:
+    response = board.post(
+        "/ui/sign-in",
+        content=f"token={READ_TOKEN}&next=/",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    set_cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in set_cookie
+    assert "samesite=strict" in set_cookie
+
+
+def test_a_cookie_never_authorizes_a_write(board: TestClient) -> None:
+    # Even a write token, once in a cookie, writes nothing: only the header does.
+    board.cookies.set(SESSION_COOKIE, WRITE_TOKEN)
+    response = board.post("/records", content=body(README_RECORD))
+    assert response.status_code == 401
+    authorized = board.post(
+        "/records", content=body(README_RECORD), headers={"Authorization": f"Bearer {WRITE_TOKEN}"}
+    )
+    assert authorized.content == b"Ok"
+
+
+def test_a_wrong_token_or_one_without_read_is_refused_on_the_form(board: TestClient) -> None:
+    for token, status in ((new_token(), 401), (WRITE_TOKEN, 403)):
+        response = board.post(
+            "/ui/sign-in",
+            content=f"token={token}&next=/",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert response.status_code == status
+        assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
+        assert 'name="token"' in response.text
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "evil", "/\\evil"])
+def test_sign_in_never_redirects_off_site(board: TestClient, target: str) -> None:
+    assert _sign_in(board, READ_TOKEN, target) == "/"
+
+
+def test_signing_out_forgets_the_cookie(board: TestClient) -> None:
+    _sign_in(board, READ_TOKEN)
+    response = board.post("/ui/sign-out")
+    assert response.status_code == 303
+    assert board.cookies.get(SESSION_COOKIE) is None
+    assert board.get("/").status_code == 303
+
+
+def test_without_authentication_the_sign_in_page_just_returns(
+    make_client: Callable[..., TestClient],
+) -> None:
+    client = make_client()
+    client.follow_redirects = False
+    response = client.get("/ui/sign-in?next=/ui/components/abc.def")
+    assert (response.status_code, response.headers["location"]) == (303, "/ui/components/abc.def")
