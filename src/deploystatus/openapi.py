@@ -1,0 +1,313 @@
+"""The OpenAPI description of the real contract, as FastAPI route metadata for routes.py.
+
+The handlers read raw bodies and raise domain errors (no pydantic models), so FastAPI cannot
+infer the contract: the request body, the plain-text ``Ok``, the GET bodies and every error
+status with its JSON body are spelt out here. ``/openapi.json`` is what clients and
+schemathesis (tests/test_openapi.py) read; the rules come from records.py, so the two cannot
+drift apart.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from fastapi import FastAPI
+
+from .records import (
+    COMPONENT_MAX,
+    COMPONENT_RULE,
+    ENVIRONMENT_MAX,
+    ENVIRONMENT_RULE,
+    STATE_MAX,
+)
+
+# The shape of an RFC 3339 timestamp with an offset. Calendar validity and the accepted
+# range (0000-01-02 to 9999-12-30 in UTC) are checked by the service: 400 when broken.
+TIMESTAMP_IN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+# As rendered, Go style, in the server's zone: fractions without trailing zeros.
+TIMESTAMP_OUT = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]*[1-9])?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
+# No C0 or C1 control characters, no lone surrogates.
+STATE_RULE = "^[^\\u0000-\\u001f\\u007f-\\u009f\\ud800-\\udfff]*$"
+
+_COMPONENT = {
+    "type": "string",
+    "pattern": COMPONENT_RULE,
+    "minLength": 1,
+    "maxLength": COMPONENT_MAX,
+    "examples": ["abc.def"],
+}
+_ENVIRONMENT = {
+    "type": "string",
+    "pattern": ENVIRONMENT_RULE,
+    "minLength": 1,
+    "maxLength": ENVIRONMENT_MAX,
+    "examples": ["prod-all"],
+}
+_STATE = {
+    "type": "string",
+    "pattern": STATE_RULE,
+    "minLength": 1,
+    "maxLength": STATE_MAX,
+    "examples": ["Ok"],
+}
+
+RECORD_IN: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        "One deployment event. Field names match case-insensitively (the last of duplicate "
+        "keys wins) and unknown fields are ignored."
+    ),
+    "required": ["Component", "Environment", "State", "Timestamp"],
+    "properties": {
+        "Component": _COMPONENT,
+        "Environment": _ENVIRONMENT,
+        "State": _STATE,
+        "Timestamp": {
+            "type": "string",
+            "pattern": TIMESTAMP_IN,
+            "description": "RFC 3339 with an offset, 0-9 fractional digits",
+            "examples": ["2024-07-30T14:06:41+00:00"],
+        },
+    },
+}
+
+RECORDS_IN: dict[str, Any] = {
+    "type": ["object", "null"],
+    "description": (
+        "A batch, all or nothing. null, {} and a null or empty Records write nothing. The "
+        "body is read as JSON whatever the Content-Type, up to DEPLOYSTATUS_MAX_BODY_BYTES."
+    ),
+    "properties": {
+        "Records": {
+            "type": ["array", "null"],
+            "maxItems": 1000,
+            "description": "At most DEPLOYSTATUS_MAX_RECORDS (default 1000) records",
+            "items": RECORD_IN,
+        }
+    },
+}
+
+RECORD_OUT: dict[str, Any] = {
+    "type": "object",
+    "required": ["Component", "Environment", "Timestamp", "State"],
+    "additionalProperties": False,
+    "properties": {
+        "Component": _COMPONENT,
+        "Environment": _ENVIRONMENT,
+        "Timestamp": {"type": "string", "pattern": TIMESTAMP_OUT},
+        "State": {"type": "string", "minLength": 1, "maxLength": STATE_MAX},
+    },
+}
+
+RECORDS_OUT: dict[str, Any] = {
+    "type": "object",
+    "required": ["Records"],
+    "additionalProperties": False,
+    "properties": {"Records": {"type": "array", "items": RECORD_OUT}},
+}
+
+
+def _error_body(*codes: str) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "required": ["error", "message"],
+        "additionalProperties": False,
+        "properties": {
+            "error": {"type": "string", "enum": list(codes)},
+            "message": {"type": "string", "minLength": 1},
+        },
+    }
+    if "invalid_records" in codes:
+        schema["properties"]["problems"] = {
+            "type": "array",
+            "minItems": 1,
+            "description": "With invalid_records: each problem of each record",
+            "items": {
+                "type": "object",
+                "required": ["record", "field", "message"],
+                "additionalProperties": False,
+                "properties": {
+                    "record": {"type": "integer", "minimum": 0},
+                    "field": {
+                        "type": "string",
+                        "enum": ["", "Component", "Environment", "State", "Timestamp"],
+                    },
+                    "message": {"type": "string", "minLength": 1},
+                },
+            },
+        }
+    return schema
+
+
+def _json(description: str, schema: dict[str, Any], **headers: str) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": schema}},
+    }
+    if headers:
+        response["headers"] = {
+            name: {"description": text, "required": True, "schema": {"type": "string"}}
+            for name, text in headers.items()
+        }
+    return response
+
+
+_400 = _json(
+    "The request cannot be accepted as sent (invalid_request), or records break the rules "
+    "(invalid_records, with problems); nothing was written",
+    _error_body("invalid_request", "invalid_records"),
+)
+_404 = _json("No such path", _error_body("not_found"))
+_405 = _json(
+    "Wrong method",
+    _error_body("method_not_allowed"),
+    Allow="The methods this path accepts",
+)
+_408 = _json(
+    "The body did not arrive within DEPLOYSTATUS_BODY_TIMEOUT_SECONDS; the connection is closed",
+    _error_body("request_timeout"),
+)
+_413 = _json(
+    "Body over DEPLOYSTATUS_MAX_BODY_BYTES or more than DEPLOYSTATUS_MAX_RECORDS records; "
+    "refused before the body is read whole, and the connection is closed",
+    _error_body("request_too_large"),
+)
+_500 = _json(
+    "The storage failed in a way retrying will not fix, or a bug; details are in the "
+    "server's log only",
+    _error_body("storage_error", "internal_error"),
+)
+_503 = _json(
+    "DynamoDB throttled or unreachable after retries with backoff, or the server stopped "
+    "mid-request; nothing acknowledged was lost: resend the same request after Retry-After",
+    _error_body("storage_unavailable", "shutting_down"),
+    **{"Retry-After": "Seconds to wait before resending"},
+)
+_ERRORS = {404: _404, 405: _405, 500: _500}
+
+COMPONENT_PARAMETER: dict[str, Any] = {
+    "name": "component",
+    "in": "path",
+    "required": True,
+    "description": "A component; anything else is a 400 invalid_request",
+    "schema": _COMPONENT,
+}
+
+POST_RECORDS: dict[str, Any] = {
+    "summary": "Store a batch of deployment records",
+    "response_description": "Every record of the batch is durably stored",
+    "responses": {
+        200: {"content": {"text/plain": {"schema": {"type": "string", "enum": ["Ok"]}}}},
+        400: _400,
+        408: _408,
+        413: _413,
+        503: _503,
+        **_ERRORS,
+    },
+    "openapi_extra": {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": RECORDS_IN}},
+        }
+    },
+}
+
+CURRENT: dict[str, Any] = {
+    "summary": "The latest record of every deployable, by component then environment",
+    "responses": {
+        200: {
+            "description": "The current state",
+            "content": {"application/json": {"schema": RECORDS_OUT}},
+        },
+        400: _400,
+        503: _503,
+        **_ERRORS,
+    },
+}
+
+HISTORICAL: dict[str, Any] = {
+    "summary": "Every record of one component, all environments, oldest first",
+    "responses": {
+        200: {
+            "description": "The history (streamed when long)",
+            "content": {"application/json": {"schema": RECORDS_OUT}},
+        },
+        400: _400,
+        503: _503,
+        **_ERRORS,
+    },
+    "openapi_extra": {"parameters": [COMPONENT_PARAMETER]},
+}
+
+HEALTHZ: dict[str, Any] = {
+    "summary": "Liveness: the process serves HTTP (never touches DynamoDB)",
+    "responses": {
+        200: {
+            "description": "Alive",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["status"],
+                        "additionalProperties": False,
+                        "properties": {"status": {"type": "string", "enum": ["ok"]}},
+                    }
+                }
+            },
+        },
+        **_ERRORS,
+    },
+}
+
+READYZ: dict[str, Any] = {
+    "summary": "Readiness: the table is reachable and ACTIVE",
+    "responses": {
+        200: {
+            "description": "Ready",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["status"],
+                        "additionalProperties": False,
+                        "properties": {"status": {"type": "string", "enum": ["ready"]}},
+                    }
+                }
+            },
+        },
+        503: _json("Not ready", _error_body("not_ready", "shutting_down")),
+        **_ERRORS,
+    },
+}
+
+
+_METHODS = {"get", "head", "post", "put", "patch", "delete", "options", "trace"}
+
+
+def serve_unique_operation_ids(app: FastAPI) -> None:
+    """Make ``app.openapi()`` give each method its own operation id. FastAPI gives a
+    GET + HEAD route one id for both (and warns), which OpenAPI forbids."""
+    build = app.openapi
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Duplicate Operation ID", UserWarning)
+                schema = build()
+            for operations in schema.get("paths", {}).values():
+                for method, operation in operations.items():
+                    # FastAPI's ids end with the first of the route's methods: make it this one.
+                    prefix, _, suffix = str(operation.get("operationId", "")).rpartition("_")
+                    if prefix and suffix in _METHODS:
+                        operation["operationId"] = f"{prefix}_{method}"
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = document  # type: ignore[method-assign]

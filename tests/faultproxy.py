@@ -1,0 +1,477 @@
+"""A DynamoDB fault proxy for tests: an HTTP/1.1 proxy between the service and a real engine.
+
+It runs an asyncio server in a thread on a free 127.0.0.1 port and forwards every DynamoDB
+call to the engine, except when a rule says otherwise. A rule picks calls by action
+(``X-Amz-Target``), by payload (``when``, e.g. conditional puts only), by number among the
+calls it matches ("the 3rd BatchWriteItem") and by a seeded fraction, and applies a fault:
+
+- `AwsError`: answer as DynamoDB does when it refuses a call (HTTP 400 with a
+  ``{"__type": "com.amazonaws.dynamodb.v20120810#...", "message": ...}`` body, 500, 503),
+  without forwarding, so nothing is applied;
+- `Reset`: reset the connection (RST), before forwarding (nothing applied) or after (the
+  engine applied the call, the answer is lost);
+- `Delay`: add latency before forwarding or before answering (longer than the client's time
+  limit, it is a time-out);
+- `Unprocessed`: forward only some items of a ``BatchWriteItem`` and answer the others as
+  ``UnprocessedItems``, as DynamoDB does under load (a partial batch).
+
+The engines do not check request signatures, so a rewritten body is accepted. Every call
+is logged (`calls`), so tests can prove that the faults they asked for really happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlsplit
+
+_AWS_PREFIX = "com.amazonaws.dynamodb.v20120810#"
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+
+
+# Faults
+
+
+@dataclass(frozen=True)
+class AwsError:
+    """Answer with a DynamoDB error, as AWS does; the call is not forwarded."""
+
+    status: int
+    type: str
+    message: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.status} {self.type}"
+
+    def body(self) -> bytes:
+        return json.dumps({"__type": _AWS_PREFIX + self.type, "message": self.message}).encode()
+
+
+def throughput_exceeded() -> AwsError:
+    return AwsError(
+        400,
+        "ProvisionedThroughputExceededException",
+        "The level of configured provisioned throughput for the table was exceeded. "
+        "Consider increasing your provisioning level with the UpdateTable API.",
+    )
+
+
+def throttling() -> AwsError:
+    return AwsError(400, "ThrottlingException", "Rate of requests exceeds the allowed throughput.")
+
+
+def request_limit_exceeded() -> AwsError:
+    return AwsError(
+        400,
+        "RequestLimitExceeded",
+        "Throughput exceeds the current throughput limit for your account.",
+    )
+
+
+def internal_error() -> AwsError:
+    return AwsError(500, "InternalServerError", "Internal server error")
+
+
+def unavailable() -> AwsError:
+    return AwsError(503, "ServiceUnavailableException", "Service unavailable")
+
+
+def validation_error() -> AwsError:
+    return AwsError(400, "ValidationException", "One or more parameter values were invalid")
+
+
+@dataclass(frozen=True)
+class Reset:
+    """Reset the client's connection; ``after_forwarding``: once the engine has applied it."""
+
+    after_forwarding: bool = False
+
+    @property
+    def name(self) -> str:
+        return "reset after forwarding" if self.after_forwarding else "reset before forwarding"
+
+
+@dataclass(frozen=True)
+class Delay:
+    """Hold the call for ``seconds`` before forwarding it (or before answering)."""
+
+    seconds: float
+    after_forwarding: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"delay {self.seconds}s {'after' if self.after_forwarding else 'before'}"
+
+
+@dataclass(frozen=True)
+class Unprocessed:
+    """Forward only the first ``keep`` items of a BatchWriteItem; the rest come back as
+    ``UnprocessedItems`` (all of them when ``keep`` is 0)."""
+
+    keep: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"unprocessed (kept {self.keep})"
+
+
+Fault = AwsError | Reset | Delay | Unprocessed
+
+
+def is_conditional_put(payload: Mapping[str, Any]) -> bool:
+    return "ConditionExpression" in payload
+
+
+@dataclass
+class Rule:
+    """Which calls get ``fault``. All the criteria given must hold:
+
+    - ``action``: the DynamoDB action (``BatchWriteItem``, ``PutItem``, ``Query``, ...);
+    - ``when``: a predicate of the JSON payload;
+    - ``calls``: numbers (1-based) among the calls that match ``action`` and ``when``;
+    - ``fraction``: of those, this share, drawn from the proxy's seeded generator;
+    - ``times``: at most this many faults in all;
+    - ``burst``: once it fires, every matching call gets the fault for this many seconds
+      (an outage or a throttling episode, longer than the service's retry window).
+    """
+
+    fault: Fault
+    action: str | None = None
+    when: Callable[[Mapping[str, Any]], bool] | None = None
+    calls: Collection[int] | None = None
+    fraction: float = 1.0
+    times: int | None = None
+    burst: float = 0.0
+    matched: int = 0
+    fired: int = 0
+    _burst_until: float = 0.0
+
+    def decide(
+        self, action: str, payload: Mapping[str, Any], draw: Callable[[], float], *, taken: bool
+    ) -> bool:
+        """Whether this call gets the fault; ``taken``: an earlier rule already gave it one
+        (the call still counts here, so ``calls`` numbers every matching call)."""
+        if self.action is not None and action != self.action:
+            return False
+        if self.when is not None and not self.when(payload):
+            return False
+        self.matched += 1
+        if taken:
+            return False
+        now = time.monotonic()
+        if now < self._burst_until:
+            self.fired += 1
+            return True
+        if self.calls is not None and self.matched not in self.calls:
+            return False
+        if self.times is not None and self.fired >= self.times:
+            return False
+        if self.fraction < 1.0 and draw() >= self.fraction:
+            return False
+        self.fired += 1
+        if self.burst:
+            self._burst_until = now + self.burst
+        return True
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call the proxy saw: its action, the fault applied (or None) and what the client
+    got (None: no answer)."""
+
+    action: str
+    fault: str | None
+    status: int | None
+    at: float  # when it arrived (time.monotonic())
+
+
+# HTTP plumbing
+
+
+@dataclass
+class _Message:
+    start_line: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return None
+
+
+async def _read_message(reader: asyncio.StreamReader, *, response: bool) -> _Message | None:
+    """One HTTP/1.1 message (Content-Length, chunked, or, for a response, until EOF)."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial:
+            return None
+        raise
+    lines = head.decode("latin-1").split("\r\n")
+    headers = []
+    for line in lines[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            headers.append((name.strip(), value.strip()))
+    message = _Message(lines[0], headers, b"")
+    length = message.header("content-length")
+    if length is not None:
+        message.body = await reader.readexactly(int(length))
+    elif (message.header("transfer-encoding") or "").lower() == "chunked":
+        chunks = []
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            chunk = await reader.readexactly(size + 2)
+            if size == 0:
+                break
+            chunks.append(chunk[:-2])
+        message.body = b"".join(chunks)
+    elif response:
+        message.body = await reader.read()
+    return message
+
+
+def _encode(start_line: str, headers: list[tuple[str, str]], body: bytes, connection: str) -> bytes:
+    lines = [start_line]
+    lines += [f"{name}: {value}" for name, value in headers if name.lower() not in _HOP_BY_HOP]
+    lines += [f"Content-Length: {len(body)}", f"Connection: {connection}", "", ""]
+    return "\r\n".join(lines).encode("latin-1") + body
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Status"
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a TCP RST, as a crashed peer or a middlebox does."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+# The proxy
+
+
+@dataclass
+class FaultProxy:
+    """Forwards to ``upstream`` (an engine's URL), applying the rules; see the module doc."""
+
+    upstream: str
+    seed: int = 0
+    host: str = "127.0.0.1"
+    rules: list[Rule] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+    # When set, every Query is sent with this Limit: DynamoDB pages of that many items.
+    page_limit: int | None = None
+    _random: random.Random = field(init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
+    _thread: threading.Thread | None = field(default=None, init=False)
+    _server: asyncio.Server | None = field(default=None, init=False)
+    _connections: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    port: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+        parts = urlsplit(self.upstream)
+        assert parts.hostname in ("127.0.0.1", "localhost", "::1"), "loopback engines only"
+        self._upstream = (parts.hostname, parts.port or 80)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # Rules and the log, from the test's thread
+
+    def add(self, rule: Rule) -> Rule:
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def clear(self) -> None:
+        with self._lock:
+            self.rules.clear()
+
+    def reseed(self, seed: int) -> None:
+        with self._lock:
+            self._random = random.Random(seed)
+
+    def log(self) -> list[Call]:
+        with self._lock:
+            return list(self.calls)
+
+    def count(self, action: str | None = None, *, faulted: bool | None = None) -> int:
+        return sum(
+            1
+            for call in self.log()
+            if (action is None or call.action == action)
+            and (faulted is None or (call.fault is not None) == faulted)
+        )
+
+    # Life cycle
+
+    def start(self) -> FaultProxy:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._thread = threading.Thread(target=loop.run_forever, name="fault-proxy", daemon=True)
+        self._thread.start()
+        future = asyncio.run_coroutine_threadsafe(self._listen(), loop)
+        future.result(timeout=10)
+        return self
+
+    async def _listen(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self.host, 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+
+        async def shutdown() -> None:
+            if self._server is not None:
+                self._server.close()
+            for task in list(self._connections):
+                task.cancel()
+            await asyncio.gather(*self._connections, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+        self._loop = self._thread = None
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # Serving, in the proxy's thread
+
+    def _decide(self, action: str, payload: Mapping[str, Any]) -> Fault | None:
+        """The fault of the first rule that fires (rules are tried in order)."""
+        chosen: Fault | None = None
+        with self._lock:
+            for rule in self.rules:
+                if rule.decide(action, payload, self._random.random, taken=chosen is not None):
+                    chosen = rule.fault
+        return chosen
+
+    def _record(self, action: str, fault: Fault | None, status: int | None, arrived: float) -> None:
+        with self._lock:
+            name = None if fault is None else fault.name
+            self.calls.append(Call(action, name, status, arrived))
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            while await self._one(reader, writer):
+                pass
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        except asyncio.CancelledError:
+            _reset(writer)  # the proxy is stopping: drop the client as a dead peer would
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+    async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Serve one request; False once the connection is done."""
+        request = await _read_message(reader, response=False)
+        if request is None:
+            return False
+        arrived = time.monotonic()
+        action = (request.header("x-amz-target") or "").rpartition(".")[2]
+        try:
+            payload: dict[str, Any] = json.loads(request.body) if request.body else {}
+        except ValueError:
+            payload = {}
+        fault = self._decide(action, payload)
+        if action == "Query" and self.page_limit is not None:
+            # Small pages, so that a few records make a long, streamed read.
+            payload = {**payload, "Limit": self.page_limit}
+            request.body = json.dumps(payload).encode()
+
+        if isinstance(fault, AwsError):
+            self._record(action, fault, fault.status, arrived)
+            headers = [("Content-Type", "application/x-amz-json-1.0")]
+            start = f"HTTP/1.1 {fault.status} {_reason(fault.status)}"
+            writer.write(_encode(start, headers, fault.body(), "keep-alive"))
+            await writer.drain()
+            return True
+        if isinstance(fault, Reset) and not fault.after_forwarding:
+            self._record(action, fault, None, arrived)
+            _reset(writer)
+            return False
+        if isinstance(fault, Delay) and not fault.after_forwarding:
+            await asyncio.sleep(fault.seconds)
+
+        withheld: list[Any] = []
+        table = ""
+        if isinstance(fault, Unprocessed) and action == "BatchWriteItem":
+            table, requests = next(iter(payload["RequestItems"].items()))
+            kept, withheld = requests[: fault.keep], requests[fault.keep :]
+            payload = {**payload, "RequestItems": {table: kept} if kept else {}}
+            request.body = json.dumps(payload).encode()
+        if withheld and not payload["RequestItems"]:
+            # Nothing left to forward: DynamoDB processed none of them.
+            status, headers, body = 200, [("Content-Type", "application/x-amz-json-1.0")], b"{}"
+        else:
+            try:
+                status, headers, body = await self._forward(request)
+            except OSError:
+                # The engine is gone: the client sees what it would see without us.
+                self._record(action, fault, None, arrived)
+                _reset(writer)
+                return False
+        if withheld and status == 200:
+            answer = json.loads(body) if body else {}
+            answer.setdefault("UnprocessedItems", {}).setdefault(table, []).extend(withheld)
+            body = json.dumps(answer).encode()
+
+        if isinstance(fault, Reset):  # after forwarding: applied, the answer is lost
+            self._record(action, fault, None, arrived)
+            _reset(writer)
+            return False
+        if isinstance(fault, Delay):
+            await asyncio.sleep(fault.seconds)
+        self._record(action, fault, status, arrived)
+        writer.write(_encode(f"HTTP/1.1 {status} {_reason(status)}", headers, body, "keep-alive"))
+        await writer.drain()
+        return True
+
+    async def _forward(self, request: _Message) -> tuple[int, list[tuple[str, str]], bytes]:
+        reader, writer = await asyncio.open_connection(*self._upstream)
+        try:
+            writer.write(_encode(request.start_line, request.headers, request.body, "close"))
+            await writer.drain()
+            response = await _read_message(reader, response=True)
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        if response is None:
+            raise ConnectionResetError("the engine closed the connection without answering")
+        status = int(response.start_line.split(" ", 2)[1])
+        return status, response.headers, response.body
