@@ -1,0 +1,607 @@
+"""What the bench measures. Each scenario starts its own service on fresh data, loads it
+through the API, measures the service and the engine alone, and returns plain JSON data."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from . import procs
+from .data import Clock, Sent, WriteWorkload, deployables, history_batches
+from .engine import Engine, engine_client
+from .load import Http, Outcome, run_clients
+from .stats import latency_summary, percentile, ratio
+
+LOAD_TIMEOUT = 1800.0  # no load step of a sane profile comes near it
+WARM_UP_RECORDS = 1000
+LOAD_ATTEMPTS = 10
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    write_batches: tuple[int, ...]
+    write_clients: tuple[int, ...]
+    write_reps: int
+    write_seconds: float  # per repetition (at least one request per client)
+    current_deployables: tuple[int, ...]
+    current_multipliers: tuple[int, ...]
+    current_samples: int
+    current_seconds: float  # time bound of the samples of one point
+    reference_multipliers: tuple[int, ...]  # at 200 deployables, the reference's figures
+    historical_sizes: tuple[int, ...]
+    historical_samples: int
+    historical_seconds: float
+    mixed_seconds: float
+    workers: tuple[int, ...]
+    workers_seconds: float
+    load_clients: int = 8
+    load_batch: int = 1000  # DEPLOYSTATUS_MAX_RECORDS' default
+    mixed_writers: int = 8
+    mixed_readers: int = 8
+    mixed_batch: int = 25
+
+
+DEFAULT = Profile(
+    name="default",
+    write_batches=(1, 25, 500),
+    write_clients=(1, 8, 32),
+    write_reps=3,
+    write_seconds=1.5,
+    current_deployables=(100, 1000, 10000),
+    current_multipliers=(1, 10, 100),
+    current_samples=30,
+    current_seconds=4.0,
+    reference_multipliers=(5, 50),
+    historical_sizes=(1000, 10000, 100000),
+    historical_samples=5,
+    historical_seconds=6.0,
+    mixed_seconds=30.0,
+    workers=(1, 2),
+    workers_seconds=2.0,
+)
+
+QUICK = Profile(
+    name="quick",
+    write_batches=(1, 25, 500),
+    write_clients=(1, 8, 32),
+    write_reps=3,
+    write_seconds=0.4,
+    current_deployables=(100, 1000),
+    current_multipliers=(1, 10, 100),
+    current_samples=10,
+    current_seconds=1.0,
+    reference_multipliers=(5,),
+    historical_sizes=(1000, 10000),
+    historical_samples=5,
+    historical_seconds=1.5,
+    mixed_seconds=6.0,
+    workers=(),
+    workers_seconds=0.0,
+)
+
+SCENARIOS = ("writes", "current", "historical", "mixed", "workers")
+
+
+class Log:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        print(f"[{time.monotonic() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+log = Log()
+
+
+# Loading data through the API
+
+
+async def load(url: str, batches: Iterable[list[Sent]], clients: int) -> dict[str, Any]:
+    """POST every batch, ``clients`` at a time. A 503 is retried after a pause, as a real
+    writer does (resending is safe); any other error stops the bench."""
+    pending: Iterator[list[Sent]] = iter(batches)
+    outcome = Outcome()
+    deadline = time.monotonic() + LOAD_TIMEOUT
+    started = time.perf_counter()
+    async with Http(url, clients) as http:
+
+        async def worker() -> None:
+            for batch in pending:
+                for attempt in range(LOAD_ATTEMPTS):
+                    if time.monotonic() > deadline:
+                        raise procs.BenchError(f"loading took over {LOAD_TIMEOUT}s")
+                    status = await http.post(batch, outcome)
+                    if status == 200:
+                        break
+                    if status != 503 or attempt == LOAD_ATTEMPTS - 1:
+                        raise procs.BenchError(f"loading failed: {outcome.error_examples}")
+                    await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+
+        await asyncio.gather(*(worker() for _ in range(clients)))
+    seconds = time.perf_counter() - started
+    return {
+        "records": outcome.records,
+        "seconds": round(seconds, 3),
+        "records_per_s": round(outcome.records / seconds, 1),
+        "retried_503": outcome.errors,
+    }
+
+
+# Writes
+
+
+async def _service_rep(
+    http: Http, workload: WriteWorkload, clients: int, seconds: float
+) -> tuple[float, Outcome]:
+    outcome = Outcome()
+    max_steps = max(1, math.ceil(50_000 / (clients * workload.size)))
+    elapsed = await run_clients(
+        clients,
+        lambda _: http.post(workload.next_batch(), outcome),
+        seconds=seconds,
+        max_steps=max_steps,
+    )
+    return elapsed, outcome
+
+
+async def _engine_rep(
+    engine: Engine, workload: WriteWorkload, clients: int, seconds: float
+) -> tuple[float, Outcome]:
+    outcome = Outcome()
+
+    async def step(_: int) -> None:
+        batch = workload.next_batch()
+        started = time.perf_counter()
+        await engine.put(batch)
+        outcome.seconds.append(time.perf_counter() - started)
+        outcome.records += len(batch)
+
+    max_steps = max(1, math.ceil(50_000 / (clients * workload.size)))
+    elapsed = await run_clients(clients, step, seconds=seconds, max_steps=max_steps)
+    return elapsed, outcome
+
+
+def _throughput(reps: Sequence[tuple[float, Outcome]]) -> dict[str, Any]:
+    rates = [outcome.records / elapsed for elapsed, outcome in reps]
+    latencies = [s for _, outcome in reps for s in outcome.seconds]
+    return {
+        "records_per_s": round(percentile(rates, 50), 1),
+        "records_per_s_min": round(min(rates), 1),
+        "records_per_s_max": round(max(rates), 1),
+        "reps": [
+            {"records": o.records, "seconds": round(e, 3), "records_per_s": round(o.records / e, 1)}
+            for e, o in reps
+        ],
+        "request_latency": latency_summary(latencies),
+        "errors": sum(outcome.errors for _, outcome in reps),
+        "error_examples": [x for _, outcome in reps for x in outcome.error_examples][:5],
+    }
+
+
+async def writes(profile: Profile, directory: Path) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    with procs.dev_service(directory / "writes", "writes") as service:
+        clock = Clock()
+        async with engine_client(service.engine_url, procs.TABLE) as engine:
+            for size in profile.write_batches:
+                for clients in profile.write_clients:
+                    name = f"{size}x{clients}"
+                    svc_load = WriteWorkload(f"svc{size}x{clients}", size, clock)
+                    eng_load = WriteWorkload(f"eng{size}x{clients}", size, clock)
+                    service_reps: list[tuple[float, Outcome]] = []
+                    engine_reps: list[tuple[float, Outcome]] = []
+                    async with Http(service.url, clients) as http:
+                        if size * clients <= WARM_UP_RECORDS:
+                            # Warm both paths (connections, first writes of the deployables);
+                            # a larger round is long enough not to need it.
+                            await _service_rep(http, svc_load, clients, 0.2)
+                            await _engine_rep(engine, eng_load, clients, 0.2)
+                        # Interleaved, so that a noisy neighbour hits both alike.
+                        server_cpu = 0.0
+                        for _ in range(profile.write_reps):
+                            cpu = procs.cpu_seconds(service.pid)
+                            service_reps.append(
+                                await _service_rep(http, svc_load, clients, profile.write_seconds)
+                            )
+                            server_cpu += procs.cpu_seconds(service.pid) - cpu
+                            engine_reps.append(
+                                await _engine_rep(engine, eng_load, clients, profile.write_seconds)
+                            )
+                    result: dict[str, Any] = {
+                        "batch": size,
+                        "clients": clients,
+                        "deployables_per_batch": svc_load.per_batch,
+                        "dynamodb_calls_per_batch": {
+                            "BatchWriteItem": math.ceil(size / 25),
+                            "PutItem": svc_load.per_batch,
+                        },
+                        "service": _throughput(service_reps),
+                        "engine": _throughput(engine_reps),
+                    }
+                    written = sum(outcome.records for _, outcome in service_reps)
+                    # CPU time is steadier than wall time on a shared machine.
+                    result["service"]["server_cpu_us_per_record"] = round(
+                        server_cpu / max(written, 1) * 1e6, 1
+                    )
+                    result["ratio"] = ratio(
+                        result["service"]["records_per_s"], result["engine"]["records_per_s"]
+                    )
+                    log(
+                        f"writes {name}: service {result['service']['records_per_s']:.0f}/s, "
+                        f"engine {result['engine']['records_per_s']:.0f}/s, "
+                        f"ratio {result['ratio']}"
+                    )
+                    results.append(result)
+    return results
+
+
+# GET /current
+
+
+async def _sample(
+    what: Callable[[], Awaitable[Any]], samples: int, seconds: float, minimum: int = 3
+) -> tuple[list[float], list[Any]]:
+    """Up to ``samples`` sequential calls of ``what()``, at least ``minimum``, and no more
+    once ``seconds`` have passed. Returns latencies and results."""
+    latencies: list[float] = []
+    values: list[Any] = []
+    deadline = time.perf_counter() + seconds
+    for done in range(samples):
+        if done >= minimum and time.perf_counter() > deadline:
+            break
+        started = time.perf_counter()
+        values.append(await what())
+        latencies.append(time.perf_counter() - started)
+    return latencies, values
+
+
+def _check_current(content: bytes | None, expected: int, marker: str) -> bool:
+    """Complete: every deployable once, each at its newest state."""
+    if content is None:
+        return False
+    records = json.loads(content)["Records"]
+    deployables_seen = {(r["Component"], r["Environment"]) for r in records}
+    return len(records) == expected == len(deployables_seen) and all(
+        r["State"] == marker for r in records
+    )
+
+
+async def _current_point(
+    profile: Profile,
+    service: procs.Started,
+    engine: Engine,
+    count: int,
+    multiplier: int,
+    marker: str,
+) -> dict[str, Any]:
+    outcome = Outcome()
+    async with Http(service.url, 1) as http:
+        for _ in range(2):  # warm-up
+            await http.get("/current", outcome)
+        cpu = procs.cpu_seconds(service.pid)
+        latencies, bodies = await _sample(
+            lambda: http.get("/current", outcome), profile.current_samples, profile.current_seconds
+        )
+        server_cpu = procs.cpu_seconds(service.pid) - cpu
+    complete = outcome.errors == 0 and _check_current(bodies[0], count, marker)
+    complete = complete and _check_current(bodies[-1], count, marker)
+    await engine.current_items()  # warm-up
+    engine_latencies, counts = await _sample(
+        engine.current_items, profile.current_samples, profile.current_seconds
+    )
+    result: dict[str, Any] = {
+        "deployables": count,
+        "multiplier": multiplier,
+        "history": count * multiplier,
+        "service": latency_summary(latencies),
+        "engine": latency_summary(engine_latencies),
+        "complete": complete and all(c == count for c in counts),
+        "errors": outcome.errors,
+        "body_bytes": len(bodies[0] or b""),
+        # CPU time is steadier than wall time on a shared machine.
+        "server_cpu_ms_per_request": round(server_cpu / len(latencies) * 1000, 2),
+    }
+    result["ratio_to_engine"] = ratio(result["service"]["p50_ms"], result["engine"]["p50_ms"])
+    log(
+        f"/current {count} deployables x{multiplier}: p50 {result['service']['p50_ms']:.1f} ms "
+        f"(engine {result['engine']['p50_ms']:.1f} ms), complete {result['complete']}"
+    )
+    return result
+
+
+async def _current_series(
+    profile: Profile,
+    directory: Path,
+    count: int,
+    multipliers: Sequence[int],
+    with_mixed: bool,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any] | None]:
+    """One service, one deployable count, history grown step by step; the mixed load
+    after the last step if asked."""
+    name = f"current-{count}"
+    mixed: dict[str, Any] | None = None
+    points: list[dict[str, Any]] = []
+    loads: list[dict[str, Any]] = []
+    pool = deployables("cur", count)
+    clock = Clock()
+    with procs.dev_service(directory / name, name) as service:
+        async with engine_client(service.engine_url, procs.TABLE) as engine:
+            loaded = 0
+            for multiplier in multipliers:
+                marker = f"mark-{multiplier}"
+                batches = history_batches(
+                    pool, multiplier - loaded, profile.load_batch, clock, marker
+                )
+                loaded_now = await load(service.url, batches, profile.load_clients)
+                loaded = multiplier
+                loads.append({"deployables": count, "multiplier": multiplier, **loaded_now})
+                log(
+                    f"loaded {loaded_now['records']} records for {count} deployables "
+                    f"({loaded_now['records_per_s']:.0f}/s)"
+                )
+                points.append(
+                    await _current_point(profile, service, engine, count, multiplier, marker)
+                )
+            if with_mixed:
+                mixed = await _mixed(profile, service, pool, clock, points[-1])
+    return points, loads, mixed
+
+
+MIXED_DEPLOYABLES = 1000
+
+
+async def current(profile: Profile, directory: Path, with_mixed: bool) -> dict[str, Any]:
+    """``/current`` at every deployable count and history size; the mixed load runs on the
+    1,000-deployable data (or the largest there is) once its history is complete."""
+    points: list[dict[str, Any]] = []
+    loads: list[dict[str, Any]] = []
+    mixed: dict[str, Any] | None = None
+    series = [(count, profile.current_multipliers) for count in profile.current_deployables]
+    if profile.reference_multipliers:
+        series.insert(1, (200, profile.reference_multipliers))
+    counts = profile.current_deployables
+    mixed_on = MIXED_DEPLOYABLES if MIXED_DEPLOYABLES in counts else max(counts, default=0)
+    for count, multipliers in series:
+        more, loaded, mixed_now = await _current_series(
+            profile, directory, count, multipliers, with_mixed and count == mixed_on
+        )
+        points.extend(more)
+        loads.extend(loaded)
+        mixed = mixed_now or mixed
+    return {"points": points, "loads": loads, "mixed": mixed}
+
+
+# Mixed load
+
+
+async def _mixed(
+    profile: Profile,
+    service: procs.Started,
+    pool: Sequence[tuple[str, str]],
+    clock: Clock,
+    idle: dict[str, Any],
+) -> dict[str, Any]:
+    """Writers posting 25-record batches to the deployables while readers read /current and
+    /historical/{component}, for a fixed time."""
+    workload = WriteWorkload("cur", profile.mixed_batch, clock)
+    components = sorted({component for component, _ in pool})
+    posts, currents, histories = Outcome(), Outcome(), Outcome()
+    async with (
+        Http(service.url, profile.mixed_writers) as writers,
+        Http(service.url, profile.mixed_readers) as readers,
+    ):
+
+        async def write(_: int) -> None:
+            await writers.post(workload.next_batch(), posts)
+
+        turn = [0]
+
+        async def read(client: int) -> None:
+            turn[0] += 1
+            if turn[0] % 2:
+                await readers.get("/current", currents)
+            else:
+                component = components[turn[0] // 2 % len(components)]
+                await readers.get(f"/historical/{component}", histories)
+
+        started = time.perf_counter()
+        await asyncio.gather(
+            run_clients(
+                profile.mixed_writers, write, seconds=profile.mixed_seconds, max_steps=100_000
+            ),
+            run_clients(
+                profile.mixed_readers, read, seconds=profile.mixed_seconds, max_steps=100_000
+            ),
+        )
+        elapsed = time.perf_counter() - started
+    result: dict[str, Any] = {
+        "seconds": round(elapsed, 2),
+        "writers": profile.mixed_writers,
+        "readers": profile.mixed_readers,
+        "batch": profile.mixed_batch,
+        "deployables": len(pool),
+        "history_records": idle["history"],
+        "records_written": posts.records,
+        "records_per_s": round(posts.records / elapsed, 1),
+        "endpoints": {
+            "POST /records": latency_summary(posts.seconds),
+            "GET /current": latency_summary(currents.seconds),
+            "GET /historical/{component}": latency_summary(histories.seconds),
+        },
+        "errors": posts.errors + currents.errors + histories.errors,
+        "error_examples": (posts.error_examples + currents.error_examples)[:5]
+        + histories.error_examples[:5],
+        "idle_current_p50_ms": idle["service"]["p50_ms"],
+    }
+    result["current_p99_over_idle_p50"] = ratio(
+        result["endpoints"]["GET /current"]["p99_ms"], idle["service"]["p50_ms"]
+    )
+    log(
+        f"mixed: {result['records_per_s']:.0f} records/s written, /current p99 "
+        f"{result['endpoints']['GET /current']['p99_ms']:.1f} ms, errors {result['errors']}"
+    )
+    return result
+
+
+# GET /historical/{component}
+
+
+class _RssSampler:
+    """Samples a process's RSS from a thread while a request is served."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        for _ in range(10_000_000):
+            rss = procs.memory_kib(self.pid).get("VmRSS", 0)
+            self.peak_kib = max(self.peak_kib, rss)
+            if self._stop.wait(0.005):
+                return
+
+    def __enter__(self) -> _RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+async def historical(profile: Profile, directory: Path) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    clock = Clock()
+    with procs.dev_service(directory / "historical", "historical") as service:
+        async with engine_client(service.engine_url, procs.TABLE) as engine:
+            for size in profile.historical_sizes:
+                pool = deployables(f"hist{size}", 4, environments=4)
+                component = pool[0][0]
+                batches = history_batches(pool, size // 4, profile.load_batch, clock, "last")
+                loaded = await load(service.url, batches, profile.load_clients)
+                log(f"loaded {loaded['records']} records of {component}")
+                largest = size == max(profile.historical_sizes)
+                outcome = Outcome()
+                async with Http(service.url, 1) as http:
+                    await http.get(f"/historical/{component}", outcome)  # warm-up
+                    idle = procs.memory_kib(service.pid)
+                    peak_reset = largest and procs.reset_peak_rss(service.pid)
+
+                    async def read(
+                        path: str = f"/historical/{component}", outcome: Outcome = outcome
+                    ) -> bytes | None:
+                        return await http.get(path, outcome)
+
+                    cpu = procs.cpu_seconds(service.pid)
+                    with _RssSampler(service.pid) as sampler:
+                        latencies, bodies = await _sample(
+                            read,
+                            profile.historical_samples,
+                            profile.historical_seconds,
+                            minimum=2,
+                        )
+                    server_cpu = procs.cpu_seconds(service.pid) - cpu
+                    after = procs.memory_kib(service.pid)
+                counts = {len(json.loads(b)["Records"]) if b else -1 for b in bodies}
+                await engine.history_items(component)  # warm-up
+
+                async def read_engine(name: str = component) -> int:
+                    return await engine.history_items(name)
+
+                engine_latencies, engine_counts = await _sample(
+                    read_engine,
+                    profile.historical_samples,
+                    profile.historical_seconds,
+                    minimum=2,
+                )
+                service_summary = latency_summary(latencies)
+                engine_summary = latency_summary(engine_latencies)
+                peak = max(sampler.peak_kib, after.get("VmHWM", 0) if peak_reset else 0)
+                result: dict[str, Any] = {
+                    "records": size,
+                    "service": service_summary,
+                    "engine": engine_summary,
+                    "service_records_per_s": round(size / service_summary["p50_ms"] * 1000),
+                    "engine_records_per_s": round(size / engine_summary["p50_ms"] * 1000),
+                    "complete": counts == {size} and set(engine_counts) == {size},
+                    "errors": outcome.errors,
+                    "rss_idle_kib": idle.get("VmRSS", 0),
+                    "rss_peak_kib": peak,
+                    "rss_growth_kib": peak - idle.get("VmRSS", 0),
+                    "rss_peak_from": "VmHWM after reset + sampling" if peak_reset else "sampling",
+                    "largest": largest,
+                    "server_cpu_ms_per_request": round(server_cpu / len(latencies) * 1000, 1),
+                }
+                result["engine_over_service"] = ratio(
+                    result["engine_records_per_s"], result["service_records_per_s"]
+                )
+                log(
+                    f"/historical {size}: p50 {service_summary['p50_ms']:.1f} ms "
+                    f"({result['service_records_per_s']}/s; engine "
+                    f"{result['engine_records_per_s']}/s), RSS +{result['rss_growth_kib']} KiB"
+                )
+                results.append(result)
+    return results
+
+
+# deploystatus serve --workers N
+
+
+async def workers(profile: Profile, directory: Path) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    for count in profile.workers:
+        with procs.serve_with_workers(directory / f"workers-{count}", count) as service:
+            pool = deployables("cur", 1000)
+            clock = Clock()
+            await load(
+                service.url,
+                history_batches(pool, 1, profile.load_batch, clock, "mark"),
+                profile.load_clients,
+            )
+            workload = WriteWorkload("cur", 25, clock)
+            async with Http(service.url, 8) as http:
+                await _service_rep(http, workload, 8, 0.3)  # warm-up, every worker
+                write_reps = [
+                    await _service_rep(http, workload, 8, profile.workers_seconds) for _ in range(3)
+                ]
+                reads = Outcome()
+
+                async def read(_: int, reads: Outcome = reads) -> None:
+                    await http.get("/current", reads)
+
+                elapsed = await run_clients(
+                    8,
+                    read,
+                    seconds=profile.workers_seconds * 2,
+                    max_steps=100_000,
+                )
+            result: dict[str, Any] = {
+                "workers": count,
+                "writes_25x8": _throughput(write_reps),
+                "current_1000_8_readers": {
+                    "requests_per_s": round(len(reads.seconds) / elapsed, 1),
+                    **latency_summary(reads.seconds),
+                    "errors": reads.errors,
+                },
+            }
+            log(
+                f"--workers {count}: writes {result['writes_25x8']['records_per_s']:.0f}/s, "
+                f"/current {result['current_1000_8_readers']['requests_per_s']:.0f}/s"
+            )
+            results.append(result)
+    return results
+
+
+def profile_json(profile: Profile) -> dict[str, Any]:
+    return asdict(profile)
