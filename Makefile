@@ -13,9 +13,10 @@ LOCAL_DB := AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$(DB_PORT) \
 	AWS_REGION=$${AWS_REGION:-us-east-1}
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck pytest lock clean dev-env run-api data reset \
+.PHONY: help install run test lint typecheck pytest lock clean dev-env run-api data reset bench bench-quick \
+	soak reliability-report \
 	delete-dev-env compose dev_env data_generation run_api_local reset_dev_env \
-	delete_dev_env run_all_docker_compose
+	delete_dev_env run_all_docker_compose chromium screenshots
 
 help: ## list the targets
 	@grep -hE '^[a-z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-24s %s\n", $$1, $$2}'
@@ -26,7 +27,18 @@ $(STAMP): pyproject.toml requirements.lock package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(STAMP) ## create .venv with the project, its dev tools and the local engines
+install: $(STAMP) chromium ## create .venv with the project, its dev tools and the local engines
+
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser here).
+chromium: ## install Chromium for the browser tests (apt-get, as root) if it is missing
+	@if command -v chromium >/dev/null 2>&1 || [ -n "$$DEPLOYSTATUS_CHROMIUM" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium with apt-get, for the browser tests"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+			|| echo "could not install chromium: the browser tests will be skipped"; \
+	else \
+		echo "chromium is missing and only root can apt-get it here: the browser tests will be skipped"; \
+	fi
 
 run: $(STAMP) ## all in one: local DynamoDB (dynalite, data in .data/) + table + API on :8080
 	$(BIN)/deploystatus dev --db-port $(DB_PORT) --data-dir $(DATA_DIR)
@@ -62,8 +74,8 @@ compose: ## the API and DynamoDB Local in Docker (needs Docker)
 	docker compose up --build
 
 lint: $(STAMP) ## ruff, and terraform fmt when terraform is installed
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench soak
+	$(BIN)/ruff format --check src tests bench soak
 	@if command -v terraform >/dev/null 2>&1; then \
 		echo "terraform fmt -check -diff -recursive infra/terraform"; \
 		terraform fmt -check -diff -recursive infra/terraform; \
@@ -74,10 +86,33 @@ lint: $(STAMP) ## ruff, and terraform fmt when terraform is installed
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy
 
-pytest: $(STAMP) ## the tests alone
+pytest: $(STAMP) chromium ## the tests alone
 	$(BIN)/pytest
 
 test: lint typecheck pytest ## lint, type checks and tests
+
+screenshots: $(STAMP) chromium ## the board's screenshots in docs/, from the browser tests
+	DEPLOYSTATUS_SCREENSHOTS=docs $(BIN)/pytest -q -p no:cacheprovider tests/test_browser.py \
+		-k "every_deployable or component_page"
+
+bench: $(STAMP) ## the benchmark suite (~10 min): regenerates docs/performance.md
+	$(BIN)/python -m bench
+
+bench-quick: $(STAMP) ## a short benchmark run (< 2 min), into build/bench-quick/
+	$(BIN)/python -m bench --quick
+
+# Reliability: soak (minutes, not part of make test) and the report in docs/reliability.md.
+SOAK_SECONDS ?= 180
+RELIABILITY_TESTS := tests/test_faults.py tests/test_engine_restart.py tests/test_concurrency.py \
+	tests/test_hostile_input.py tests/test_openapi.py
+
+soak: $(STAMP) ## steady writes and reads against deploystatus dev (SOAK_SECONDS=180): errors, p99, RSS
+	$(BIN)/python soak/soak.py --seconds $(SOAK_SECONDS) --json .reliability/soak.json
+
+reliability-report: $(STAMP) ## rerun the reliability tests and render their results into docs/reliability.md
+	DEPLOYSTATUS_RELIABILITY_LOG=.reliability/tests.json $(BIN)/pytest -q -p no:cacheprovider $(RELIABILITY_TESTS)
+	$(BIN)/python tests/reliability_report.py --tests .reliability/tests.json \
+		--soak .reliability/soak.json --doc docs/reliability.md
 
 lock: ## re-resolve requirements.lock from pyproject.toml
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

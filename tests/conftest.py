@@ -7,6 +7,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -17,8 +18,12 @@ from deploystatus.config import Settings
 from deploystatus.dynamodb import open_client
 from deploystatus.local_engine import ENGINES, LocalEngine, free_port, start_engine
 from deploystatus.store import Store
+from tests.processes import Launcher, clean_environment
 
 T = TypeVar("T")
+
+# The reliability tests' record of what they tried (make reliability-report).
+pytest_plugins = ("tests.reliability_log",)
 
 # Local engines accept any credentials; make sure a developer's real ones are never used.
 os.environ.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_REGION="us-east-1")
@@ -81,3 +86,13 @@ def make_client(settings: Settings) -> Iterator[Callable[..., TestClient]]:
 @pytest.fixture
 def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
+
+
+@pytest.fixture
+def launcher(tmp_path: Path) -> Iterator[Launcher]:
+    """Runs ``deploystatus`` subprocesses in the test's directory; stops them at teardown."""
+    launcher = Launcher(tmp_path, clean_environment())
+    try:
+        yield launcher
+    finally:
+        launcher.close()

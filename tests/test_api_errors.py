@@ -394,7 +394,7 @@ def test_more_records_than_max_records_is_413(make_client: Callable[..., TestCli
 
 def test_unknown_paths_are_404_json(client: TestClient) -> None:
     for method, path in [
-        ("GET", "/"),
+        ("GET", "/ui"),  # "/" is the status board
         ("GET", "/nope"),
         ("POST", "/record"),
         ("GET", "/current/extra"),

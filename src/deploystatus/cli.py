@@ -13,13 +13,16 @@ from types import FrameType
 from typing import NoReturn
 
 import uvicorn
+from pydantic import AliasChoices, ValidationError
 
-from . import client, generate, legacy
+from . import client, generate, legacy, tokens
 from .app import create_app
 from .config import Settings
 from .dynamodb import open_client
 from .errors import StorageError
+from .heap import freeze_startup_heap
 from .local_engine import ENGINES, Engine, EngineError, LocalEngine, start_engine
+from .logs import LogFormat, log_config
 from .store import Store
 
 # Local engines accept any credentials; these are used only when none are configured.
@@ -58,7 +61,13 @@ async def _reset_table(settings: Settings) -> None:
         await store.create_table()
 
 
-def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
+def _serve(
+    settings: Settings, host: str, port: int, workers: int = 1, log_format: LogFormat = "json"
+) -> int:
+    # Our access log replaces uvicorn's; on SIGTERM in-flight requests get
+    # shutdown_timeout_seconds to finish while no new connection is accepted.
+    logging_config = log_config(settings.log_format or log_format, settings.log_level)
+    grace = settings.shutdown_timeout_seconds
     if workers > 1:
         # Worker processes build their own app from the environment.
         uvicorn.run(
@@ -69,6 +78,9 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
             workers=workers,
             loop="uvloop",
             http="httptools",
+            log_config=logging_config,
+            access_log=False,
+            timeout_graceful_shutdown=grace,
         )
         return 0
     server = uvicorn.Server(
@@ -78,13 +90,16 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
             port=port,
             loop="uvloop",
             http="httptools",
-            timeout_graceful_shutdown=10,
+            log_config=logging_config,
+            access_log=False,
+            timeout_graceful_shutdown=grace,
         )
     )
     # uvicorn handles SIGINT/SIGTERM itself, then re-raises the signal to the handler it
     # found: make that one harmless so that we exit 0 after a clean shutdown.
     signal.signal(signal.SIGINT, _ignore_signal)
     signal.signal(signal.SIGTERM, _ignore_signal)
+    freeze_startup_heap()
     server.run()
     return 0 if server.started else 1
 
@@ -111,7 +126,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
             flush=True,
         )
         print(f"deploystatus: serving http://{args.host}:{args.port}  (Ctrl-C stops)", flush=True)
-        status = _serve(settings, args.host, args.port)
+        status = _serve(settings, args.host, args.port, log_format="text")
     print("deploystatus: stopped", flush=True)
     return status
 
@@ -197,7 +212,29 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_commands(commands)
     client.add_commands(commands)
     legacy.add_command(commands)
+    tokens.add_command(commands)
     return parser
+
+
+def _settings_problems(error: ValidationError) -> list[str]:
+    """One line per invalid setting, naming its variable; never the value (it may be a
+    secret pasted in the wrong place)."""
+    lines = []
+    for problem in error.errors(include_url=False, include_input=False):
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        if problem["loc"]:
+            field = str(problem["loc"][0])
+            known = Settings.model_fields.get(field)
+            alias = known.validation_alias if known is not None else None
+            variable = (
+                str(alias.choices[1])
+                if isinstance(alias, AliasChoices)
+                else f"DEPLOYSTATUS_{field.upper()}"
+            )
+            if not message.startswith(variable):
+                message = f"{variable}: {message}"
+        lines.append(f"deploystatus: invalid setting: {message}")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -209,6 +246,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except client.ClientError as exc:
         print(f"deploystatus: {exc}", file=sys.stderr)
         return 1
+    except ValidationError as exc:
+        print("\n".join(_settings_problems(exc)), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     return status

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .logs import LogFormat, LogLevel
+from .states import DEFAULT_RULES, Rules, parse_rules
+from .tokens import ApiToken, parse_tokens
 
 
 class Settings(BaseSettings):
@@ -32,3 +38,42 @@ class Settings(BaseSettings):
     dynamodb_timeout_seconds: float = Field(default=10.0, gt=0)
     max_concurrent_calls: int = Field(default=64, gt=0)
     retry_after_seconds: int = Field(default=1, ge=0)
+    # A request body must arrive within this time: uvicorn bounds no body read by itself.
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Authentication: NAME:SHA256:SCOPES entries (see tokens.py); none means it is off.
+    tokens: Annotated[tuple[ApiToken, ...], NoDecode] = ()
+    require_auth: bool = False
+    # Logs: None is the command's default (json for serve, text for dev).
+    log_format: LogFormat | None = None
+    log_level: LogLevel = "info"
+    shutdown_timeout_seconds: int = Field(default=10, ge=0)
+    # Query options and the status board (queries.py, cursors.py, board.py).
+    cursor_secret: SecretStr | None = None  # unset: random per process (see cursors.py)
+    state_classes: str | None = None  # CLASS=KEYWORD,...;... (states.parse_rules)
+    board_refresh_seconds: float = Field(default=5.0, gt=0)
+
+    @field_validator("state_classes")
+    @classmethod
+    def _check_state_classes(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            parse_rules(value)  # a bad value stops the service at start, saying why
+        return value
+
+    @property
+    def state_rules(self) -> Rules:
+        """The state-class rules: ``DEPLOYSTATUS_STATE_CLASSES``, else the defaults."""
+        text = self.state_classes
+        return parse_rules(text) if text is not None and text.strip() else DEFAULT_RULES
+
+    @field_validator("tokens", mode="before")
+    @classmethod
+    def _parse_tokens(cls, value: object) -> object:
+        return parse_tokens(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _auth_when_required(self) -> Settings:
+        if self.require_auth and not self.tokens:
+            raise ValueError(
+                "DEPLOYSTATUS_REQUIRE_AUTH is on but DEPLOYSTATUS_TOKENS lists no token"
+            )
+        return self

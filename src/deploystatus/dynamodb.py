@@ -121,6 +121,18 @@ class _ObservedHttp:
         return response
 
 
+@dataclass(frozen=True)
+class _Client(Client):
+    """aiodynamo's client, retrying ``RequestLimitExceeded`` (account-level throttling) as
+    AWS SDKs do; aiodynamo would give up on it at once."""
+
+    def handle_exception(self, exception: Exception) -> None:
+        if isinstance(exception, RequestLimitExceeded):
+            self.health_monitor.on_exception(exception)
+            return
+        super().handle_exception(exception)
+
+
 def resolve_region(settings: Settings) -> str:
     if settings.region:
         return settings.region
@@ -142,7 +154,7 @@ async def open_client(
     if observers:
         http = _ObservedHttp(http, tuple(observers))
     try:
-        yield Client(
+        yield _Client(
             http,
             BotocoreCredentials(botocore.session.get_session()),
             resolve_region(settings),

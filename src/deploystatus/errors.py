@@ -4,6 +4,7 @@
     ├── InvalidRequest           the request cannot be accepted as sent
     │   └── InvalidRecords       records break the rules; ``problems`` says which and why
     ├── RequestTooLarge          body or record count over the configured limit
+    ├── RequestTimeout           the body did not arrive within the configured time
     └── StorageError             DynamoDB failed in a way that retrying will not fix
         └── StorageUnavailable   DynamoDB throttled or unreachable, even after retries
 
@@ -48,6 +49,10 @@ class InvalidRecords(InvalidRequest):
 
 class RequestTooLarge(DeployStatusError):
     code = "request_too_large"
+
+
+class RequestTimeout(DeployStatusError):
+    code = "request_timeout"
 
 
 class StorageError(DeployStatusError):

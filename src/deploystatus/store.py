@@ -25,8 +25,9 @@ from typing import Any, TypeVar
 from aiodynamo.client import Client
 from aiodynamo.errors import AIODynamoError, ConditionalCheckFailed, ResourceInUse, TableNotFound
 
+from . import timestamps
 from .dynamodb import TRANSIENT_ERRORS
-from .errors import DeployStatusError, StorageError, StorageUnavailable
+from .errors import DeployStatusError, InvalidRequest, StorageError, StorageUnavailable
 from .records import Record
 
 T = TypeVar("T")
@@ -34,6 +35,11 @@ T = TypeVar("T")
 CURRENT_SHARDS = 8  # part of the stored format: changing it needs a migration
 BATCH_SIZE = 25  # BatchWriteItem's limit
 _MAX_BACKOFF = 1.0
+# History range reads (Store.history_page): see docs/design.md, "Query options".
+HISTORY_MAX_READ = 10_000  # items one page request reads at most when filtering by environment
+_FILTERED_READ = 500  # items per Query call when filtering by environment
+_EARLIEST = timestamps.canonical(timestamps.EARLIEST_NS)
+_LATEST = timestamps.canonical(timestamps.LATEST_NS)
 
 Item = dict[str, Any]
 
@@ -100,6 +106,32 @@ async def _all(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
     return [task.result() for task in tasks]
 
 
+class CallSlots:
+    """``async with`` takes one of ``size`` slots, waiting at most ``wait_seconds`` for it:
+    when DynamoDB is slow, a burst ends in `StorageUnavailable` (503) instead of a queue
+    that grows without bound."""
+
+    def __init__(self, size: int, *, wait_seconds: float) -> None:
+        self._semaphore = asyncio.Semaphore(size)
+        self._size = size
+        self._wait_seconds = wait_seconds
+
+    async def __aenter__(self) -> None:
+        if not self._semaphore.locked():
+            await self._semaphore.acquire()  # free now: no timer
+            return
+        try:
+            async with asyncio.timeout(self._wait_seconds):
+                await self._semaphore.acquire()
+        except TimeoutError:
+            raise StorageUnavailable(
+                f"all {self._size} DynamoDB call slots stayed busy for {self._wait_seconds}s"
+            ) from None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._semaphore.release()
+
+
 class Store:
     def __init__(
         self,
@@ -112,7 +144,7 @@ class Store:
         self._client = client
         self.table = table
         # Bounds this process's calls in flight: a burst queues here instead of piling up.
-        self._slots = asyncio.Semaphore(max_concurrent_calls)
+        self._slots = CallSlots(max_concurrent_calls, wait_seconds=retry_seconds)
         self._retry_seconds = retry_seconds
 
     async def _call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -222,6 +254,147 @@ class Store:
                 "TableName": self.table,
                 "KeyConditionExpression": "PK = :pk",
                 "ExpressionAttributeValues": {":pk": {"S": f"CURRENT#{shard}"}},
+                "ProjectionExpression": "SK, Latest",
+                "ConsistentRead": True,
+            }
+            return [item async for page in self._pages(query) for item in page]
+
+        shards = await _all(shard_items(shard) for shard in range(CURRENT_SHARDS))
+        items = [item for shard in shards for item in shard]
+        items.sort(key=lambda item: item["SK"]["S"])
+        return [_current_record(item) for item in items]
+
+    # Reads for the query options and the board (docs/design.md, "Query options")
+
+    def _history_query(
+        self, component: str, *, since: str | None, until: str | None, descending: bool
+    ) -> dict[str, Any]:
+        """The Query of a component's history between two canonical timestamps (inclusive).
+
+        ``SK`` starts with the fixed-width timestamp, so a time range is a key range; "$"
+        sorts just above "#", so ``until + "$"`` is above every ``SK`` at the instant
+        ``until`` and below every later one."""
+        values: dict[str, Any] = {":pk": {"S": "H#" + component}}
+        condition = "PK = :pk"
+        if since is not None or until is not None:
+            values[":lo"] = {"S": since or _EARLIEST}
+            values[":hi"] = {"S": (until or _LATEST) + "$"}
+            condition += " AND SK BETWEEN :lo AND :hi"
+        return {
+            "TableName": self.table,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ProjectionExpression": "SK",
+            "ConsistentRead": True,
+            "ScanIndexForward": not descending,
+        }
+
+    @staticmethod
+    def _check_start(query: dict[str, Any], start_key: Item) -> None:
+        """A start key must lie inside the query's key range (DynamoDB would fail the call)."""
+        values = query["ExpressionAttributeValues"]
+        sort_key = start_key["SK"]["S"]
+        if start_key["PK"] != values[":pk"] or not (
+            values.get(":lo", {"S": ""})["S"] <= sort_key <= values.get(":hi", {"S": "~"})["S"]
+        ):
+            raise InvalidRequest("cursor does not belong to this component and time range")
+
+    async def history_range_pages(
+        self,
+        component: str,
+        *,
+        environment: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        descending: bool = False,
+        start_key: Item | None = None,
+    ) -> AsyncIterator[list[Record]]:
+        """Like `history_pages`, within ``since``..``until`` (canonical, inclusive), in
+        either order, after ``start_key``; other environments' records are left out after
+        reading (DynamoDB cannot filter on a key attribute). Every page, at least one."""
+        query = self._history_query(component, since=since, until=until, descending=descending)
+        if start_key is not None:
+            self._check_start(query, start_key)
+            query["ExclusiveStartKey"] = start_key
+        async for items in self._pages(query):
+            records = [_history_record(component, item) for item in items]
+            if environment is not None:
+                records = [record for record in records if record.environment == environment]
+            yield records
+
+    async def history_page(
+        self,
+        component: str,
+        *,
+        limit: int,
+        environment: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        descending: bool = False,
+        start_key: Item | None = None,
+        max_read: int = HISTORY_MAX_READ,
+    ) -> tuple[list[Record], Item | None]:
+        """At most ``limit`` records after ``start_key``, and the key to resume after, or
+        None when nothing is left. One record more than ``limit`` is read to know that,
+        so the last page never promises another. With ``environment``, other environments'
+        items are read and skipped; once ``max_read`` items are read the page ends early
+        (shorter than ``limit``, possibly empty) with the key of the last item read."""
+        query = self._history_query(component, since=since, until=until, descending=descending)
+        key = start_key
+        if key is not None:
+            self._check_start(query, key)
+        found: list[Record] = []
+        read = 0
+        while True:
+            wanted = limit + 1 - len(found)
+            request = {
+                **query,
+                "Limit": (
+                    wanted if environment is None else min(max(wanted, _FILTERED_READ), max_read)
+                ),
+            }
+            if key is not None:
+                request["ExclusiveStartKey"] = key
+            page = await self._call("Query", request)
+            for item in page["Items"]:
+                record = _history_record(component, item)
+                if environment is None or record.environment == environment:
+                    found.append(record)
+                    if len(found) > limit:
+                        return found[:limit], _history_key(found[limit - 1])
+            read += len(page["Items"])
+            key = page.get("LastEvaluatedKey")
+            if not key:
+                return found, None
+            if read >= max_read:
+                return found, key
+
+    async def component_current(self, component: str) -> list[Record]:
+        """The latest record of each of a component's environments: one Query on its shard."""
+        query = {
+            "TableName": self.table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": f"CURRENT#{current_shard(component)}"},
+                ":prefix": {"S": component + "#"},
+            },
+            "ProjectionExpression": "SK, Latest",
+            "ConsistentRead": True,
+        }
+        return [_current_record(item) async for page in self._pages(query) for item in page]
+
+    async def current_matching(self, component_prefix: str) -> list[Record]:
+        """`current` for the components that start with ``component_prefix``: the prefix is
+        a key condition on every shard, so only matching items are read."""
+
+        async def shard_items(shard: int) -> list[Item]:
+            query = {
+                "TableName": self.table,
+                "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": f"CURRENT#{shard}"},
+                    ":prefix": {"S": component_prefix},
+                },
                 "ProjectionExpression": "SK, Latest",
                 "ConsistentRead": True,
             }
