@@ -69,12 +69,7 @@ def create_app(settings: Settings, *, dynamodb_observers: Sequence[CallObserver]
             )
         observers = [*dynamodb_observers, metrics.observe_dynamodb]
         async with open_client(settings, observers) as client:
-            store = MeteredStore(
-                client,
-                settings.table,
-                max_concurrent_calls=settings.max_concurrent_calls,
-                retry_seconds=settings.dynamodb_retry_seconds,
-            )
+            store = MeteredStore.from_settings(client, settings)
             store.metrics = metrics
             yield {"services": Services(settings=settings, store=store, encoder=encoder)}
 

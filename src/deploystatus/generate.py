@@ -145,12 +145,7 @@ def _summary(current: list[Record], limit: int = 40) -> Table:
 async def _generate(settings: Settings, plan: Plan, console: Console) -> None:
     records = plan_records(plan)
     async with open_client(settings) as client:
-        store = Store(
-            client,
-            settings.table,
-            max_concurrent_calls=settings.max_concurrent_calls,
-            retry_seconds=settings.dynamodb_retry_seconds,
-        )
+        store = Store.from_settings(client, settings)
         started = time.monotonic()
         with Progress(console=console, transient=False) as progress:
             task = progress.add_task("writing records", total=len(records))

@@ -432,12 +432,7 @@ def cmd_migrate_legacy(args: argparse.Namespace) -> int:
 
     async def run() -> MigrationReport:
         async with open_client(settings) as client:
-            store = Store(
-                client,
-                settings.table,
-                max_concurrent_calls=settings.max_concurrent_calls,
-                retry_seconds=settings.dynamodb_retry_seconds,
-            )
+            store = Store.from_settings(client, settings)
             return await migrate(
                 client,
                 source,

@@ -20,12 +20,13 @@ import random
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from aiodynamo.client import Client
 from aiodynamo.errors import AIODynamoError, ConditionalCheckFailed, ResourceInUse, TableNotFound
 
 from . import timestamps
+from .config import Settings
 from .dynamodb import TRANSIENT_ERRORS
 from .errors import DeployStatusError, InvalidRequest, StorageError, StorageUnavailable
 from .records import Record
@@ -147,6 +148,15 @@ class Store:
         self._slots = CallSlots(max_concurrent_calls, wait_seconds=retry_seconds)
         self._retry_seconds = retry_seconds
 
+    @classmethod
+    def from_settings(cls, client: Client, settings: Settings) -> Self:
+        return cls(
+            client,
+            settings.table,
+            max_concurrent_calls=settings.max_concurrent_calls,
+            retry_seconds=settings.dynamodb_retry_seconds,
+        )
+
     async def _call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         async with self._slots:
             try:
@@ -248,21 +258,35 @@ class Store:
 
     async def current(self) -> list[Record]:
         """The latest record of every deployable, by component then environment."""
+        items = await self._current_items(range(CURRENT_SHARDS), prefix=None)
+        return [_current_record(item) for item in items]
+
+    def _current_query(self, shard: int, prefix: str | None) -> dict[str, Any]:
+        values = {":pk": {"S": f"CURRENT#{shard}"}}
+        condition = "PK = :pk"
+        if prefix:
+            values[":prefix"] = {"S": prefix}
+            condition += " AND begins_with(SK, :prefix)"
+        return {
+            "TableName": self.table,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ProjectionExpression": "SK, Latest",
+            "ConsistentRead": True,
+        }
+
+    async def _current_items(self, shards: Iterable[int], *, prefix: str | None) -> list[Item]:
+        """Every current item of ``shards`` whose ``SK`` starts with ``prefix``, shards read
+        concurrently, sorted by ``SK`` (that is, by component then environment)."""
 
         async def shard_items(shard: int) -> list[Item]:
-            query = {
-                "TableName": self.table,
-                "KeyConditionExpression": "PK = :pk",
-                "ExpressionAttributeValues": {":pk": {"S": f"CURRENT#{shard}"}},
-                "ProjectionExpression": "SK, Latest",
-                "ConsistentRead": True,
-            }
+            query = self._current_query(shard, prefix)
             return [item async for page in self._pages(query) for item in page]
 
-        shards = await _all(shard_items(shard) for shard in range(CURRENT_SHARDS))
-        items = [item for shard in shards for item in shard]
+        per_shard = await _all(shard_items(shard) for shard in shards)
+        items = [item for shard in per_shard for item in shard]
         items.sort(key=lambda item: item["SK"]["S"])
-        return [_current_record(item) for item in items]
+        return items
 
     # Reads for the query options and the board (docs/design.md, "Query options")
 
@@ -371,38 +395,13 @@ class Store:
 
     async def component_current(self, component: str) -> list[Record]:
         """The latest record of each of a component's environments: one Query on its shard."""
-        query = {
-            "TableName": self.table,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-            "ExpressionAttributeValues": {
-                ":pk": {"S": f"CURRENT#{current_shard(component)}"},
-                ":prefix": {"S": component + "#"},
-            },
-            "ProjectionExpression": "SK, Latest",
-            "ConsistentRead": True,
-        }
-        return [_current_record(item) async for page in self._pages(query) for item in page]
+        items = await self._current_items([current_shard(component)], prefix=component + "#")
+        return [_current_record(item) for item in items]
 
     async def current_matching(self, component_prefix: str) -> list[Record]:
         """`current` for the components that start with ``component_prefix``: the prefix is
         a key condition on every shard, so only matching items are read."""
-
-        async def shard_items(shard: int) -> list[Item]:
-            query = {
-                "TableName": self.table,
-                "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-                "ExpressionAttributeValues": {
-                    ":pk": {"S": f"CURRENT#{shard}"},
-                    ":prefix": {"S": component_prefix},
-                },
-                "ProjectionExpression": "SK, Latest",
-                "ConsistentRead": True,
-            }
-            return [item async for page in self._pages(query) for item in page]
-
-        shards = await _all(shard_items(shard) for shard in range(CURRENT_SHARDS))
-        items = [item for shard in shards for item in shard]
-        items.sort(key=lambda item: item["SK"]["S"])
+        items = await self._current_items(range(CURRENT_SHARDS), prefix=component_prefix or None)
         return [_current_record(item) for item in items]
 
     # The table itself
