@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import uvicorn
 from pydantic import AliasChoices, ValidationError
@@ -67,34 +67,22 @@ def _serve(
     # Our access log replaces uvicorn's; on SIGTERM in-flight requests get
     # shutdown_timeout_seconds to finish while no new connection is accepted.
     logging_config = log_config(settings.log_format or log_format, settings.log_level)
-    grace = settings.shutdown_timeout_seconds
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_config": logging_config,
+        "access_log": False,  # the service logs each request itself (observability.py)
+        "timeout_graceful_shutdown": settings.shutdown_timeout_seconds,
+    }
     if workers > 1:
         # Worker processes build their own app from the environment.
         uvicorn.run(
-            "deploystatus.app:app_from_environment",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            loop="uvloop",
-            http="httptools",
-            log_config=logging_config,
-            access_log=False,
-            timeout_graceful_shutdown=grace,
+            "deploystatus.app:app_from_environment", factory=True, workers=workers, **options
         )
         return 0
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings),
-            host=host,
-            port=port,
-            loop="uvloop",
-            http="httptools",
-            log_config=logging_config,
-            access_log=False,
-            timeout_graceful_shutdown=grace,
-        )
-    )
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), **options))
     # uvicorn handles SIGINT/SIGTERM itself, then re-raises the signal to the handler it
     # found: make that one harmless so that we exit 0 after a clean shutdown.
     signal.signal(signal.SIGINT, _ignore_signal)
