@@ -75,10 +75,10 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
 @router.post("/records", response_class=PlainTextResponse, **openapi.POST_RECORDS)
 async def post_records(request: Request) -> Response:
     services = _services(request)
-    # Any Content-Type: the reference's own example is curl -d, which sends a form type.
     settings = services.settings
+    # Any Content-Type: the reference's own example is curl -d, which sends a form type.
     body = await read_body(request, settings.max_body_bytes, settings.body_timeout_seconds)
-    records = decode_records(body, max_records=services.settings.max_records)
+    records = decode_records(body, max_records=settings.max_records)
     if records:
         await services.store.put(records)
     return PlainTextResponse("Ok")
