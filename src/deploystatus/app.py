@@ -29,7 +29,8 @@ from .metrics import MeteredStore, Metrics
 from .observability import Observability, ServiceApp
 from .openapi import serve_unique_operation_ids
 from .rendering import RecordsEncoder
-from .routes import Services, router
+from .routes import router
+from .services import Services
 from .timestamps import Renderer, load_zone
 
 logger = logging.getLogger("deploystatus")

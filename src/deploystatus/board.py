@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -40,12 +40,10 @@ from .errors import DeployStatusError, InvalidRequest, StorageUnavailable
 from .queries import cursor_codec
 from .records import Record, component_problem, environment_problem
 from .routes import read_body
+from .services import Services, services_of
 from .states import LABELS, Classifier, Rules, StateClass
 from .timestamps import Renderer
 from .tokens import READ
-
-if TYPE_CHECKING:
-    from .routes import Services
 
 logger = logging.getLogger("deploystatus")
 
@@ -142,18 +140,9 @@ def _html(request: Request, body: str, status: int = 200) -> Response:
     return Response(data, status_code=status, media_type=HTML, headers=headers)
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.state.services
-    return services
-
-
 def _base(request: Request) -> str:
     root: str = request.scope.get("root_path", "")
     return root.rstrip("/")
-
-
-def _renderer(services: Services) -> Renderer:
-    return Renderer(timestamps.load_zone(services.settings.timezone))
 
 
 def _classifier(services: Services) -> Classifier:
@@ -328,7 +317,7 @@ def render_board(
 
 @router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
 async def board(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     filters = BoardFilters.from_params(request.query_params)
     records: list[Record] = []
     unavailable = None
@@ -345,7 +334,7 @@ async def board(request: Request) -> Response:
         filters,
         context=_page_context(request, "Deployment status"),
         classify=_classifier(services),
-        renderer=_renderer(services),
+        renderer=services.encoder.renderer,
         refresh_seconds=services.settings.board_refresh_seconds,
         now_ns=time.time_ns(),
         unavailable=unavailable,
@@ -452,7 +441,7 @@ def _page_size(text: str | None) -> int:
 
 @router.api_route("/ui/components/{component}", methods=["GET", "HEAD"], include_in_schema=False)
 async def component_page(component: str, request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     heading = f"Component {component}"
     try:
         return await _component_page(component, request, services, heading)
@@ -492,7 +481,7 @@ async def _component_page(
         store.history_page(component, limit=TIMELINE_RECORDS, descending=True),
     )
     classify = _classifier(services)
-    renderer = _renderer(services)
+    renderer = services.encoder.renderer
     now_ns = time.time_ns()
     context = _page_context(request, heading)
     found = bool(current or history or recent)
@@ -559,14 +548,14 @@ def _sign_in_page(
 @router.get(SIGN_IN_PATH, include_in_schema=False)
 async def sign_in_form(request: Request) -> Response:
     next_page = _safe_next(request.query_params.get("next"))
-    if not _services(request).settings.tokens:
+    if not services_of(request).settings.tokens:
         return RedirectResponse(_base(request) + next_page, status_code=303)
     return _sign_in_page(request, next_page)
 
 
 @router.post(SIGN_IN_PATH, include_in_schema=False)
 async def sign_in(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     body = await read_body(request, _SIGN_IN_BODY_LIMIT, services.settings.body_timeout_seconds)
     form = urllib.parse.parse_qs(body.decode("utf-8", errors="replace"))
     next_page = _safe_next(form.get("next", ["/"])[0])

@@ -15,8 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -33,10 +32,8 @@ from .records import (
     state_problem,
 )
 from .rendering import RecordsEncoder
+from .services import Services, services_of
 from .store import Store
-
-if TYPE_CHECKING:
-    from .routes import Services
 
 JSON = "application/json"
 MAX_LIMIT = 1000
@@ -174,19 +171,7 @@ class HistoryQuery:
         cursor = _option(params, "cursor")
         if cursor is None:
             return query
-        return query._with_start(codec.decode(cursor, query.scope))
-
-    def _with_start(self, key: Key) -> HistoryQuery:
-        return HistoryQuery(
-            self.component,
-            self.environment,
-            self.since,
-            self.until,
-            self.descending,
-            self.limit,
-            key,
-            self.codec,
-        )
+        return replace(query, start_key=codec.decode(cursor, query.scope))
 
     @property
     def scope(self) -> dict[str, str | None]:
@@ -241,11 +226,6 @@ async def history_page_response(services: Services, query: HistoryQuery) -> Resp
 # GET /environments, GET /components
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.state.services
-    return services
-
-
 def _names_body(key: str, names: Iterable[str]) -> bytes:
     # Names are restricted to [a-z0-9.-]: plain JSON strings.
     return json.dumps({key: sorted(set(names))}, separators=(",", ":")).encode()
@@ -254,12 +234,12 @@ def _names_body(key: str, names: Iterable[str]) -> bytes:
 @router.api_route("/environments", methods=["GET", "HEAD"])
 async def environments(request: Request) -> Response:
     """Every environment that has a current state, sorted: ``{"Environments":[...]}``."""
-    records = await _services(request).store.current()
+    records = await services_of(request).store.current()
     return Response(_names_body("Environments", (r.environment for r in records)), media_type=JSON)
 
 
 @router.api_route("/components", methods=["GET", "HEAD"])
 async def components(request: Request) -> Response:
     """Every component that has a current state, sorted: ``{"Components":[...]}``."""
-    records = await _services(request).store.current()
+    records = await services_of(request).store.current()
     return Response(_names_body("Components", (r.component for r in records)), media_type=JSON)

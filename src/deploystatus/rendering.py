@@ -23,7 +23,7 @@ EMPTY_BODY = b'{"Records":[]}'
 
 class RecordsEncoder:
     def __init__(self, renderer: Renderer) -> None:
-        self._renderer = renderer
+        self.renderer = renderer
         # Components, environments and states repeat endlessly: encode each once.
         self._strings: dict[str, str] = {}
 
@@ -39,7 +39,7 @@ class RecordsEncoder:
     def objects(self, records: Iterable[Record]) -> str:
         """The records as comma-separated JSON objects, without the surrounding array."""
         string = self._string
-        render = self._renderer.render
+        render = self.renderer.render
         return ",".join(
             f'{{"Component":{string(r.component)},"Environment":{string(r.environment)},'
             f'"Timestamp":"{render(r.timestamp)}","State":{string(r.state)}}}'

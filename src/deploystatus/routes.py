@@ -6,14 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from . import openapi
-from .config import Settings
 from .decoding import decode_records
 from .errors import InvalidRequest, RequestTimeout, RequestTooLarge, StorageError
 from .queries import (
@@ -25,7 +23,7 @@ from .queries import (
 )
 from .records import Record, component_problem
 from .rendering import RecordsEncoder
-from .store import Store
+from .services import services_of
 
 logger = logging.getLogger("deploystatus")
 
@@ -33,20 +31,6 @@ JSON = "application/json"
 READY_TIMEOUT_SECONDS = 2.0
 
 router = APIRouter()
-
-
-@dataclass(frozen=True)
-class Services:
-    """What the handlers need, opened by the app's lifespan and shared by all requests."""
-
-    settings: Settings
-    store: Store
-    encoder: RecordsEncoder
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.state.services
-    return services
 
 
 async def read_body(request: Request, limit: int, timeout: float) -> bytes:
@@ -74,7 +58,7 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
 
 @router.post("/records", response_class=PlainTextResponse, **openapi.POST_RECORDS)
 async def post_records(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     settings = services.settings
     # Any Content-Type: the reference's own example is curl -d, which sends a form type.
     body = await read_body(request, settings.max_body_bytes, settings.body_timeout_seconds)
@@ -86,7 +70,7 @@ async def post_records(request: Request) -> Response:
 
 @router.api_route("/current", methods=["GET", "HEAD"], **openapi.CURRENT)
 async def current(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     wanted = CurrentFilter.parse(request.query_params)  # None: no option, the original body
     if wanted is not None:
         return await filtered_current(services, wanted)
@@ -101,7 +85,7 @@ async def historical(request: Request) -> Response:
     problem = component_problem(component)
     if problem is not None:
         raise InvalidRequest(f"component {problem}")
-    services = _services(request)
+    services = services_of(request)
     # Query options (queries.py); None when none is given: the original path, byte for byte.
     query = HistoryQuery.parse(component, request.query_params, cursor_codec(services.settings))
     if query is not None and query.limit is not None:
@@ -149,7 +133,7 @@ async def healthz() -> JSONResponse:
 
 @router.api_route("/readyz", methods=["GET", "HEAD"], **openapi.READYZ)
 async def readyz(request: Request) -> JSONResponse:
-    services = _services(request)
+    services = services_of(request)
     try:
         await asyncio.wait_for(services.store.check(), READY_TIMEOUT_SECONDS)
     except (StorageError, TimeoutError) as exc:
