@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 import botocore.credentials
@@ -22,6 +22,8 @@ import botocore.session
 from aiodynamo.client import Client
 from aiodynamo.credentials import Credentials, Key
 from aiodynamo.errors import (
+    AIODynamoError,
+    ConditionalCheckFailed,
     InternalDynamoError,
     ProvisionedThroughputExceeded,
     RequestLimitExceeded,
@@ -34,6 +36,7 @@ from aiodynamo.models import DecorelatedJitterRetry, RetryTimeout
 from yarl import URL
 
 from .config import Settings
+from .errors import StorageError, StorageUnavailable
 
 # Still failing after the client's own retries: worth retrying later, so a 503 for callers.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -79,6 +82,22 @@ class BotocoreCredentials(Credentials):
 
     def is_disabled(self) -> bool:
         return False
+
+
+async def send(
+    client: Client, action: str, payload: Mapping[str, Any], table: str
+) -> dict[str, Any]:
+    """One DynamoDB call, its failures raised as the service's storage errors (503 for
+    what a later retry may fix, else 500) with the client's exception as the cause. A
+    failed condition stays `ConditionalCheckFailed`: it is an outcome for the caller."""
+    try:
+        return await client.send_request(action=action, payload=payload)
+    except ConditionalCheckFailed:
+        raise
+    except TRANSIENT_ERRORS as exc:
+        raise StorageUnavailable(f"DynamoDB {action} on {table}: {exc!r}") from exc
+    except AIODynamoError as exc:
+        raise StorageError(f"DynamoDB {action} on {table}: {exc!r}") from exc
 
 
 class CallObserver(Protocol):

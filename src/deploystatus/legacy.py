@@ -37,12 +37,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aiodynamo.client import Client
-from aiodynamo.errors import AIODynamoError, TableNotFound
+from aiodynamo.errors import TableNotFound
 
 from . import timestamps
 from .config import Settings
-from .dynamodb import TRANSIENT_ERRORS, open_client
-from .errors import DeployStatusError, StorageError, StorageUnavailable
+from .dynamodb import open_client, send
+from .errors import DeployStatusError, StorageError
 from .records import Record, component_problem, environment_problem, state_problem
 from .store import Store
 
@@ -250,13 +250,11 @@ class _LegacyTable:
 
     async def _call(self, action: str, payload: Item) -> Item:
         try:
-            return await self._client.send_request(action=action, payload=payload)
-        except TableNotFound as exc:
-            raise MigrationError(f"source table {self.name} does not exist") from exc
-        except TRANSIENT_ERRORS as exc:
-            raise StorageUnavailable(f"DynamoDB {action} on {self.name}: {exc!r}") from exc
-        except AIODynamoError as exc:
-            raise StorageError(f"DynamoDB {action} on {self.name}: {exc!r}") from exc
+            return await send(self._client, action, payload, self.name)
+        except StorageError as exc:
+            if isinstance(exc.__cause__, TableNotFound):
+                raise MigrationError(f"source table {self.name} does not exist") from exc.__cause__
+            raise
 
     async def check(self) -> None:
         """Fail early unless the table exists and is keyed like the reference's."""

@@ -23,11 +23,11 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequen
 from typing import Any, Self, TypeVar
 
 from aiodynamo.client import Client
-from aiodynamo.errors import AIODynamoError, ConditionalCheckFailed, ResourceInUse, TableNotFound
+from aiodynamo.errors import ConditionalCheckFailed, ResourceInUse, TableNotFound
 
 from . import timestamps
 from .config import Settings
-from .dynamodb import TRANSIENT_ERRORS
+from .dynamodb import send
 from .errors import DeployStatusError, InvalidRequest, StorageError, StorageUnavailable
 from .records import Record
 
@@ -159,14 +159,7 @@ class Store:
 
     async def _call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         async with self._slots:
-            try:
-                return await self._client.send_request(action=action, payload=payload)
-            except ConditionalCheckFailed:
-                raise
-            except TRANSIENT_ERRORS as exc:
-                raise StorageUnavailable(f"DynamoDB {action} on {self.table}: {exc!r}") from exc
-            except AIODynamoError as exc:
-                raise StorageError(f"DynamoDB {action} on {self.table}: {exc!r}") from exc
+            return await send(self._client, action, payload, self.table)
 
     # Writes
 
