@@ -1,5 +1,5 @@
 """The engine's own ceiling: the DynamoDB calls the service makes, made straight to the same
-engine with the same client (aiodynamo over aiohttp, `deploystatus.dynamodb.open_client`),
+engine with the same client (the service's own, `deploystatus.dynamodb.open_client`),
 the same items (built by the store's own helpers), the same concurrency, no service."""
 
 from __future__ import annotations
@@ -10,11 +10,8 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from aiodynamo.client import Client
-from aiodynamo.errors import ConditionalCheckFailed
-
 from deploystatus.config import Settings
-from deploystatus.dynamodb import open_client
+from deploystatus.dynamodb import Client, ConditionalCheckFailed, open_client
 from deploystatus.store import (
     BATCH_SIZE,
     CURRENT_SHARDS,

@@ -8,6 +8,8 @@ calls it matches ("the 3rd BatchWriteItem") and by a seeded fraction, and applie
 - `AwsError`: answer as DynamoDB does when it refuses a call (HTTP 400 with a
   ``{"__type": "com.amazonaws.dynamodb.v20120810#...", "message": ...}`` body, 500, 503),
   without forwarding, so nothing is applied;
+- `GatewayError`: answer as an HTTP intermediary in front of DynamoDB does when it lost its
+  upstream (a 502 or 504 with an HTML body), without forwarding;
 - `Reset`: reset the connection (RST), before forwarding (nothing applied) or after (the
   engine applied the call, the answer is lost);
 - `Delay`: add latency before forwarding or before answering (longer than the client's time
@@ -92,6 +94,21 @@ def validation_error() -> AwsError:
 
 
 @dataclass(frozen=True)
+class GatewayError:
+    """Answer as a load balancer or proxy in front of DynamoDB does when its upstream
+    failed: not DynamoDB's JSON, an HTML page; the call is not forwarded."""
+
+    status: int = 502
+
+    @property
+    def name(self) -> str:
+        return f"{self.status} from an intermediary"
+
+    def body(self) -> bytes:
+        return f"<html><body><h1>{self.status} {_reason(self.status)}</h1></body></html>".encode()
+
+
+@dataclass(frozen=True)
 class Reset:
     """Reset the client's connection; ``after_forwarding``: once the engine has applied it."""
 
@@ -126,7 +143,7 @@ class Unprocessed:
         return f"unprocessed (kept {self.keep})"
 
 
-Fault = AwsError | Reset | Delay | Unprocessed
+Fault = AwsError | GatewayError | Reset | Delay | Unprocessed
 
 
 def is_conditional_put(payload: Mapping[str, Any]) -> bool:
@@ -413,9 +430,10 @@ class FaultProxy:
             payload = {**payload, "Limit": self.page_limit}
             request.body = json.dumps(payload).encode()
 
-        if isinstance(fault, AwsError):
+        if isinstance(fault, AwsError | GatewayError):
             self._record(action, fault, fault.status, arrived)
-            headers = [("Content-Type", "application/x-amz-json-1.0")]
+            kind = "application/x-amz-json-1.0" if isinstance(fault, AwsError) else "text/html"
+            headers = [("Content-Type", kind)]
             start = f"HTTP/1.1 {fault.status} {_reason(fault.status)}"
             writer.write(_encode(start, headers, fault.body(), "keep-alive"))
             await writer.drain()

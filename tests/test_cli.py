@@ -281,7 +281,7 @@ def test_init_table_with_unreachable_endpoint_exits_1_in_seconds_with_one_line_e
     assert result.stdout == ""
     assert result.stderr.startswith(
         f"deploystatus: cannot create table t1 at http://127.0.0.1:{db_port}: "
-        f"Cannot connect to host 127.0.0.1:{db_port}"
+        f"cannot connect to 127.0.0.1:{db_port}"
     ), result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
     assert elapsed < 10  # the retries stop after 0.5 s

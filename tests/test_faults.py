@@ -26,6 +26,7 @@ from tests.faultproxy import (
     AwsError,
     Delay,
     FaultProxy,
+    GatewayError,
     Reset,
     Rule,
     Unprocessed,
@@ -494,6 +495,24 @@ def test_retries_back_off_with_jitter_within_the_retry_window(
             f"{len(times)} attempts, pauses {min(gaps):.3f}-{max(gaps):.3f}s (jittered); "
             f"503 after {elapsed:.2f}s"
         ),
+    )
+
+
+@pytest.mark.parametrize("status", [502, 504])
+def test_an_intermediarys_gateway_error_is_retried_inside_the_request(
+    rig_factory: Callable[..., Rig], reliability: Recorder, status: int
+) -> None:
+    rig = rig_factory()
+    rule = rig.proxy.add(Rule(GatewayError(status), action="PutItem", times=2))
+    response = rig.post(WORKLOAD[0][:1])  # one record: one PutItem, refused twice
+    assert response.status_code == 200 and response.text == "Ok", response.text
+    assert rule.fired == 2
+    assert rig.proxy.count("PutItem") == 3
+    reliability.record(
+        "DynamoDB faults (chosen calls)",
+        f"an HTML {status} from a proxy in front of DynamoDB, twice on one PutItem",
+        cases=1,
+        detail="retried inside the request (any 5xx is transient): 200 Ok after 3 attempts",
     )
 
 

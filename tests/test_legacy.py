@@ -16,13 +16,11 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiodynamo.client import Client
-from aiodynamo.errors import TableNotFound
 from fastapi.testclient import TestClient
 
 from deploystatus import timestamps
 from deploystatus.config import Settings
-from deploystatus.dynamodb import open_client
+from deploystatus.dynamodb import Client, TableNotFound, open_client
 from deploystatus.errors import StorageError
 from deploystatus.legacy import (
     MigrationError,

@@ -1,103 +1,85 @@
-"""The DynamoDB client: aiodynamo over aiohttp, with AWS credentials found the standard way.
+"""The DynamoDB client: signed JSON calls over kept-alive connections, retried the way AWS
+SDKs retry, with AWS credentials found the standard way.
 
-aiodynamo is the data path's client because it spends a fraction of the CPU per call
-that botocore-based clients do; botocore is used only to find credentials, so every
-source AWS documents works (environment, profiles and SSO, web identity on EKS, ECS task
-roles, instance profiles) and refreshes as botocore refreshes it.
+The service's own, because on its hot path the client is most of the CPU a request costs:
+a call here signs with a cached key (`sigv4.py`) and goes over a small HTTP/1.1 client
+(`http1.py`), a fraction of what general-purpose clients spend per call (see
+docs/performance.md). botocore is used only to find credentials, so every source AWS
+documents works (environment, profiles and SSO, web identity on EKS, ECS task roles,
+instance profiles) and refreshes as botocore refreshes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
-import aiohttp
 import botocore.credentials
 import botocore.session
-from aiodynamo.client import Client
-from aiodynamo.credentials import Credentials, Key
-from aiodynamo.errors import (
-    AIODynamoError,
-    ConditionalCheckFailed,
-    InternalDynamoError,
-    ProvisionedThroughputExceeded,
-    RequestLimitExceeded,
-    ServiceUnavailable,
-    Throttled,
-)
-from aiodynamo.http.aiohttp import AIOHTTP
-from aiodynamo.http.types import HttpImplementation, Request, Response
-from aiodynamo.models import DecorelatedJitterRetry, RetryTimeout
-from yarl import URL
 
 from .config import Settings
 from .errors import StorageError, StorageUnavailable
+from .http1 import ConnectionFailed, Endpoint
+from .sigv4 import Key, Signer
 
-# Still failing after the client's own retries: worth retrying later, so a 503 for callers.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    Throttled,
-    ProvisionedThroughputExceeded,
-    RequestLimitExceeded,
-    ServiceUnavailable,
-    InternalDynamoError,
-    RetryTimeout,
-    asyncio.TimeoutError,
-    aiohttp.ClientError,
-    OSError,
+# Retried with backoff (decorrelated jitter), as AWS SDKs retry them.
+THROTTLING = frozenset(
+    {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"}
 )
+_BASE_DELAY = 0.05
+_MAX_DELAY = 1.0
 
 
-class BotocoreCredentials(Credentials):
-    """aiodynamo's credentials interface over botocore's provider chain."""
+class DynamoDBError(Exception):
+    """DynamoDB answered with an error: ``code`` is its type (``ThrottlingException``...),
+    ``status`` the HTTP status; ``transient`` when a later attempt may succeed."""
 
-    def __init__(self, session: botocore.session.Session) -> None:
-        self._session = session
-        self._credentials: botocore.credentials.Credentials | None = None
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}" if message else f"{status} {code}")
+        self.status = status
+        self.code = code
+        self.message = message
 
-    async def get_key(self, http: HttpImplementation) -> Key | None:
-        credentials = self._credentials
-        if credentials is None:
-            # The chain may ask the instance metadata service: keep that off the event loop.
-            credentials = await asyncio.to_thread(self._session.get_credentials)
-            if credentials is None:
-                return None
-            self._credentials = credentials
-        if (
-            isinstance(credentials, botocore.credentials.RefreshableCredentials)
-            and credentials.refresh_needed()
-        ):
-            frozen = await asyncio.to_thread(credentials.get_frozen_credentials)
-        else:
-            frozen = credentials.get_frozen_credentials()
-        return Key(id=frozen.access_key, secret=frozen.secret_key, token=frozen.token)
-
-    def invalidate(self) -> bool:
-        self._credentials = None
-        return True
-
-    def is_disabled(self) -> bool:
-        return False
+    @property
+    def transient(self) -> bool:
+        return self.status >= 500 or self.code in THROTTLING
 
 
-async def send(
-    client: Client, action: str, payload: Mapping[str, Any], table: str
-) -> dict[str, Any]:
-    """One DynamoDB call, its failures raised as the service's storage errors (503 for
-    what a later retry may fix, else 500) with the client's exception as the cause. A
-    failed condition stays `ConditionalCheckFailed`: it is an outcome for the caller."""
+class ConditionalCheckFailed(DynamoDBError):
+    """A write's condition was false: an outcome, not a failure."""
+
+
+class TableNotFound(DynamoDBError):
+    """``ResourceNotFoundException``: no such table (or not active yet)."""
+
+
+class ResourceInUse(DynamoDBError):
+    """``ResourceInUseException``: the table exists already, or is being changed."""
+
+
+_ERRORS: dict[str, type[DynamoDBError]] = {
+    "ConditionalCheckFailedException": ConditionalCheckFailed,
+    "ResourceNotFoundException": TableNotFound,
+    "ResourceInUseException": ResourceInUse,
+}
+
+
+def error_from_answer(status: int, body: bytes) -> DynamoDBError:
+    """The error a non-200 answer carries (its ``__type``, ``message``)."""
     try:
-        return await client.send_request(action=action, payload=payload)
-    except ConditionalCheckFailed:
-        raise
-    except TRANSIENT_ERRORS as exc:
-        raise StorageUnavailable(f"DynamoDB {action} on {table}: {exc!r}") from exc
-    except AIODynamoError as exc:
-        raise StorageError(f"DynamoDB {action} on {table}: {exc!r}") from exc
+        data = json.loads(body)
+        code = str(data.get("__type", "")).rpartition("#")[2]
+        message = str(data.get("message") or data.get("Message") or "")
+    except (ValueError, AttributeError):
+        code, message = "", body[:200].decode("utf-8", "replace")
+    code = code or ("InternalServerError" if status >= 500 else "UnknownError")
+    return _ERRORS.get(code, DynamoDBError)(status, code, message)
 
 
 class CallObserver(Protocol):
@@ -112,44 +94,139 @@ class CallObserver(Protocol):
     ) -> None: ...
 
 
-def _error_type(body: bytes) -> str | None:
-    try:
-        kind = json.loads(body).get("__type", "")
-    except (ValueError, AttributeError):
-        return None
-    return str(kind).rpartition("#")[2] or None
+class Credentials:
+    """AWS credentials from botocore's provider chain, refreshed as botocore refreshes them."""
+
+    def __init__(self, session: botocore.session.Session) -> None:
+        self._session = session
+        self._credentials: botocore.credentials.Credentials | None = None
+        self._key: Key | None = None
+
+    async def key(self) -> Key | None:
+        credentials = self._credentials
+        if credentials is None:
+            # The chain may ask the instance metadata service: keep that off the event loop.
+            credentials = await asyncio.to_thread(self._session.get_credentials)
+            if credentials is None:
+                return None
+            self._credentials = credentials
+        if (
+            isinstance(credentials, botocore.credentials.RefreshableCredentials)
+            and credentials.refresh_needed()
+        ):
+            frozen = await asyncio.to_thread(credentials.get_frozen_credentials)
+        else:
+            frozen = credentials.get_frozen_credentials()
+        key = self._key
+        if key is None or (key.id, key.secret, key.token) != tuple(frozen):
+            key = self._key = Key(frozen.access_key, frozen.secret_key, frozen.token)
+        return key
+
+    def invalidate(self) -> None:
+        self._credentials = None
 
 
-@dataclass(frozen=True)
-class _ObservedHttp:
-    inner: HttpImplementation
-    observers: Sequence[CallObserver]
+class Client:
+    """Calls DynamoDB's JSON API at one endpoint.
 
-    async def __call__(self, request: Request) -> Response:
-        action = (request.headers or {}).get("X-Amz-Target", "").rpartition(".")[2]
+    Each call is retried while it fails transiently (throttling, a 5xx, no answer, a
+    time-out, expired credentials), with decorrelated-jitter backoff (pauses of 50 ms to
+    1 s), until ``retry_seconds`` have passed; then its last failure is raised. Every call
+    the service makes is safe to repeat: puts overwrite identical items, the current-state
+    write is conditional, reads read.
+    """
+
+    def __init__(
+        self,
+        endpoint_url: str,
+        region: str,
+        credentials: Credentials,
+        *,
+        timeout_seconds: float,
+        retry_seconds: float,
+        max_connections: int,
+        observers: Sequence[CallObserver] = (),
+    ) -> None:
+        url = urlsplit(endpoint_url)
+        tls = url.scheme == "https"
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"not an http(s) endpoint URL: {endpoint_url!r}")
+        port = url.port or (443 if tls else 80)
+        self._endpoint = Endpoint(url.hostname, port, tls=tls, max_idle=max_connections)
+        self._path = url.path or "/"
+        host = url.hostname if url.port is None else f"{url.hostname}:{url.port}"
+        self._signer = Signer(host, region, self._path)
+        self.region = region
+        self._credentials = credentials
+        self._timeout = timeout_seconds
+        self._retry_seconds = retry_seconds
+        self._observers = tuple(observers)
+
+    async def send_request(self, *, action: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """One call of ``action``: DynamoDB's answer, parsed."""
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        deadline = time.monotonic() + self._retry_seconds
+        delay = _BASE_DELAY
+        while True:
+            try:
+                return await self._attempt(action, body)
+            except ConditionalCheckFailed:
+                raise
+            except (DynamoDBError, ConnectionFailed, TimeoutError) as exc:
+                if isinstance(exc, DynamoDBError) and exc.code == "ExpiredTokenException":
+                    self._credentials.invalidate()
+                elif isinstance(exc, DynamoDBError) and not exc.transient:
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+            delay = min(_MAX_DELAY, random.uniform(_BASE_DELAY, delay * 3))
+            await asyncio.sleep(delay)
+
+    async def _attempt(self, action: str, body: bytes) -> dict[str, Any]:
+        key = await self._credentials.key()
+        if key is None:
+            raise StorageError("no AWS credentials found (see README, Configuration)")
+        headers = self._signer.headers(key, action, body)
         started = time.perf_counter()
         try:
-            response = await self.inner(request)
+            async with asyncio.timeout(self._timeout):
+                status, answer = await self._endpoint.request("POST", self._path, headers, body)
         except BaseException:
-            for observer in self.observers:
-                observer(action, None, None, time.perf_counter() - started)
+            self._observe(action, None, None, started)
             raise
-        error = _error_type(response.body) if response.status != 200 else None
-        for observer in self.observers:
-            observer(action, response.status, error, time.perf_counter() - started)
-        return response
+        if status == 200:
+            self._observe(action, 200, None, started)
+            result: dict[str, Any] = json.loads(answer)
+            return result
+        error = error_from_answer(status, answer)
+        self._observe(action, status, error.code, started)
+        raise error
+
+    def _observe(self, action: str, status: int | None, error: str | None, started: float) -> None:
+        if self._observers:
+            seconds = time.perf_counter() - started
+            for observer in self._observers:
+                observer(action, status, error, seconds)
+
+    def close(self) -> None:
+        self._endpoint.close()
 
 
-@dataclass(frozen=True)
-class _Client(Client):
-    """aiodynamo's client, retrying ``RequestLimitExceeded`` (account-level throttling) as
-    AWS SDKs do; aiodynamo would give up on it at once."""
-
-    def handle_exception(self, exception: Exception) -> None:
-        if isinstance(exception, RequestLimitExceeded):
-            self.health_monitor.on_exception(exception)
-            return
-        super().handle_exception(exception)
+async def send(
+    client: Client, action: str, payload: Mapping[str, Any], table: str
+) -> dict[str, Any]:
+    """One DynamoDB call, its failures raised as the service's storage errors (503 for
+    what a later retry may fix, else 500) with the client's exception as the cause. A
+    failed condition stays `ConditionalCheckFailed`: it is an outcome for the caller."""
+    try:
+        return await client.send_request(action=action, payload=payload)
+    except ConditionalCheckFailed:
+        raise
+    except DynamoDBError as exc:
+        error = StorageUnavailable if exc.transient else StorageError
+        raise error(f"DynamoDB {action} on {table}: {exc}") from exc
+    except (ConnectionFailed, TimeoutError) as exc:
+        raise StorageUnavailable(f"DynamoDB {action} on {table}: {exc!r}") from exc
 
 
 def resolve_region(settings: Settings) -> str:
@@ -165,24 +242,17 @@ async def open_client(
 ) -> AsyncIterator[Client]:
     """A DynamoDB client for the lifetime of the block; its connections close after.
     ``observers`` hear of every HTTP attempt (metrics, and tests that count calls)."""
-    session = aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=settings.dynamodb_timeout_seconds),
-        connector=aiohttp.TCPConnector(limit=settings.max_concurrent_calls),
+    region = resolve_region(settings)
+    client = Client(
+        settings.endpoint_url or f"https://dynamodb.{region}.amazonaws.com/",
+        region,
+        Credentials(botocore.session.get_session()),
+        timeout_seconds=settings.dynamodb_timeout_seconds,
+        retry_seconds=settings.dynamodb_retry_seconds,
+        max_connections=settings.max_concurrent_calls,
+        observers=observers,
     )
-    http: HttpImplementation = AIOHTTP(session)
-    if observers:
-        http = _ObservedHttp(http, tuple(observers))
     try:
-        yield _Client(
-            http,
-            BotocoreCredentials(botocore.session.get_session()),
-            resolve_region(settings),
-            endpoint=URL(settings.endpoint_url) if settings.endpoint_url else None,
-            throttle_config=DecorelatedJitterRetry(
-                base_delay_secs=0.05,
-                max_delay_secs=1.0,
-                time_limit_secs=settings.dynamodb_retry_seconds,
-            ),
-        )
+        yield client
     finally:
-        await session.close()
+        client.close()

@@ -36,12 +36,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from aiodynamo.client import Client
-from aiodynamo.errors import TableNotFound
-
 from . import timestamps
 from .config import Settings
-from .dynamodb import open_client, send
+from .dynamodb import Client, TableNotFound, open_client, send
 from .errors import DeployStatusError, StorageError
 from .records import Record, component_problem, environment_problem, state_problem
 from .store import Store

@@ -22,12 +22,9 @@ import zlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from typing import Any, Self, TypeVar
 
-from aiodynamo.client import Client
-from aiodynamo.errors import ConditionalCheckFailed, ResourceInUse, TableNotFound
-
 from . import timestamps
 from .config import Settings
-from .dynamodb import send
+from .dynamodb import Client, ConditionalCheckFailed, ResourceInUse, TableNotFound, send
 from .errors import DeployStatusError, InvalidRequest, StorageError, StorageUnavailable
 from .records import Record
 

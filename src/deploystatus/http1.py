@@ -1,0 +1,175 @@
+"""A small HTTP/1.1 client for one endpoint: keep-alive connections, one request at a time
+on each, answers parsed by httptools (the parser uvicorn serves with).
+
+The DynamoDB client needs nothing else (``POST /`` of a JSON body, an answer with a status
+and a body), and a general-purpose client costs several times the CPU per call: on this
+service's hot path that CPU is most of what a request costs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Sequence
+from typing import cast
+
+import httptools
+
+
+class ConnectionFailed(ConnectionError):
+    """No complete answer came: refused, reset, closed early or malformed."""
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self) -> None:
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._answer: asyncio.Future[tuple[int, bytes]] | None = None
+        self._body: list[bytes] = []
+        self._keep_alive = False
+        self.open = False
+        self.heard = False  # some of the current answer has arrived
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.attach(transport)
+
+    def attach(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop calls connection_made only after create_connection has returned; its
+        # transports are not asyncio.Transport subclasses, hence the cast.
+        if self._transport is None:
+            self._transport = cast(asyncio.Transport, transport)
+            self.open = True
+
+    def data_received(self, data: bytes) -> None:
+        if self._answer is None:  # nothing asked: the server must not speak
+            self.close()
+            return
+        self.heard = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(ConnectionFailed(f"malformed HTTP answer: {exc}"))
+
+    def eof_received(self) -> bool:
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.open = False
+        self._fail(ConnectionFailed(f"connection closed before the answer ended: {exc!r}"))
+
+    # httptools callbacks
+
+    def on_headers_complete(self) -> None:
+        self._keep_alive = self._parser.should_keep_alive()
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        answer = self._answer
+        if answer is not None and not answer.done():
+            answer.set_result((self._parser.get_status_code(), b"".join(self._body)))
+        self._answer = None
+        self._body = []
+        if not self._keep_alive:
+            self.close()
+
+    # Use
+
+    def _fail(self, exc: Exception) -> None:
+        answer = self._answer
+        self._answer = None
+        if answer is not None and not answer.done():
+            answer.set_exception(exc)
+        self.close()
+
+    def close(self) -> None:
+        self.open = False
+        if self._transport is not None:
+            self._transport.close()
+
+    async def exchange(self, head: bytes, body: bytes) -> tuple[int, bytes]:
+        assert self._transport is not None and self._answer is None
+        if self._transport.is_closing():
+            raise ConnectionFailed("the connection was closed")
+        self.heard = False
+        answer: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
+        self._answer = answer
+        self._transport.write(head + body)
+        return await answer
+
+
+class Endpoint:
+    """Requests to one host and port, over a pool of reused connections."""
+
+    def __init__(self, host: str, port: int, *, tls: bool, max_idle: int = 64) -> None:
+        self.host = host
+        self.port = port
+        self._ssl: ssl.SSLContext | None = ssl.create_default_context() if tls else None
+        self._idle: list[_Connection] = []
+        self._max_idle = max_idle
+        self._closed = False
+
+    async def _connect(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            transport, connection = await loop.create_connection(
+                _Connection,
+                self.host,
+                self.port,
+                ssl=self._ssl,
+                server_hostname=self.host if self._ssl else None,
+            )
+        except OSError as exc:
+            raise ConnectionFailed(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
+        connection.attach(transport)
+        return connection
+
+    def _reusable(self) -> _Connection | None:
+        while self._idle:
+            connection = self._idle.pop()  # the most recently used: least likely to be stale
+            if connection.open:
+                return connection
+        return None
+
+    async def request(
+        self, method: str, path: str, headers: Sequence[tuple[str, str]], body: bytes
+    ) -> tuple[int, bytes]:
+        """The status and body of the answer. An idle connection the server closed in the
+        meantime (it fails before a byte of the answer) is replaced at once, the request
+        sent again on a new one: callers send only requests that are safe to repeat."""
+        lines = [f"{method} {path} HTTP/1.1"]
+        lines.extend(f"{name}: {value}" for name, value in headers)
+        lines.append(f"Content-Length: {len(body)}\r\n\r\n")
+        head = "\r\n".join(lines).encode("latin-1")
+        connection = self._reusable()
+        if connection is not None:
+            try:
+                return self._done(connection, await connection.exchange(head, body))
+            except ConnectionFailed:
+                if connection.heard:
+                    raise
+                # It went stale while idle: one more try, on a new connection.
+            except BaseException:
+                connection.close()  # cancelled mid-answer: the connection is unusable
+                raise
+        connection = await self._connect()
+        try:
+            return self._done(connection, await connection.exchange(head, body))
+        except BaseException:
+            connection.close()
+            raise
+
+    def _done(self, connection: _Connection, answer: tuple[int, bytes]) -> tuple[int, bytes]:
+        if connection.open and not self._closed and len(self._idle) < self._max_idle:
+            self._idle.append(connection)
+        else:
+            connection.close()
+        return answer
+
+    def close(self) -> None:
+        self._closed = True
+        while self._idle:
+            self._idle.pop().close()
