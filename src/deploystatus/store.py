@@ -27,11 +27,13 @@ from .config import Settings
 from .dynamodb import Client, ConditionalCheckFailed, ResourceInUse, TableNotFound, send
 from .errors import DeployStatusError, InvalidRequest, StorageError, StorageUnavailable
 from .records import Record
+from .slots import CallSlots
 
 T = TypeVar("T")
 
 CURRENT_SHARDS = 8  # part of the stored format: changing it needs a migration
 BATCH_SIZE = 25  # BatchWriteItem's limit
+_READS = frozenset({"Query", "GetItem", "DescribeTable"})  # served first when calls queue
 _MAX_BACKOFF = 1.0
 # History range reads (Store.history_page): see docs/design.md, "Query options".
 HISTORY_MAX_READ = 10_000  # items one page request reads at most when filtering by environment
@@ -104,32 +106,6 @@ async def _all(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
     return [task.result() for task in tasks]
 
 
-class CallSlots:
-    """``async with`` takes one of ``size`` slots, waiting at most ``wait_seconds`` for it:
-    when DynamoDB is slow, a burst ends in `StorageUnavailable` (503) instead of a queue
-    that grows without bound."""
-
-    def __init__(self, size: int, *, wait_seconds: float) -> None:
-        self._semaphore = asyncio.Semaphore(size)
-        self._size = size
-        self._wait_seconds = wait_seconds
-
-    async def __aenter__(self) -> None:
-        if not self._semaphore.locked():
-            await self._semaphore.acquire()  # free now: no timer
-            return
-        try:
-            async with asyncio.timeout(self._wait_seconds):
-                await self._semaphore.acquire()
-        except TimeoutError:
-            raise StorageUnavailable(
-                f"all {self._size} DynamoDB call slots stayed busy for {self._wait_seconds}s"
-            ) from None
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._semaphore.release()
-
-
 class Store:
     def __init__(
         self,
@@ -141,7 +117,8 @@ class Store:
     ) -> None:
         self._client = client
         self.table = table
-        # Bounds this process's calls in flight: a burst queues here instead of piling up.
+        # Bounds this process's calls in flight: a burst queues here instead of piling up,
+        # and queued reads go first (slots.py).
         self._slots = CallSlots(max_concurrent_calls, wait_seconds=retry_seconds)
         self._retry_seconds = retry_seconds
 
@@ -155,8 +132,12 @@ class Store:
         )
 
     async def _call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        async with self._slots:
+        read = action in _READS
+        await self._slots.take(read=read)
+        try:
             return await send(self._client, action, payload, self.table)
+        finally:
+            self._slots.give_back(read=read)
 
     # Writes
 
