@@ -131,8 +131,8 @@ def ok(body: bytes = b"{}", *extra: bytes) -> bytes:
     return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), headers, body)
 
 
-async def post(endpoint: Endpoint, body: bytes = b"{}") -> tuple[int, bytes]:
-    return await endpoint.request("POST", "/", [("Host", "127.0.0.1")], body)
+async def post(endpoint: Endpoint, body: bytes = b"{}", timeout: float = 5) -> tuple[int, bytes]:
+    return await endpoint.request("POST", "/", [("Host", "127.0.0.1")], body, timeout=timeout)
 
 
 def run(test: Callable[[], Awaitable[None]]) -> None:
@@ -201,6 +201,21 @@ def test_an_incomplete_answer_is_a_failure_not_an_answer(answer: bytes) -> None:
             with pytest.raises(ConnectionFailed):
                 await post(endpoint)
             assert len(connections) == 1  # heard from: not silently sent again
+
+    run(test)
+
+
+def test_an_answer_that_does_not_come_in_time_is_a_time_out_and_the_connection_dropped() -> None:
+    async def test() -> None:
+        # The first answer comes at once, the second never (the server holds it back).
+        async with loopback_server(lambda n: ok() if n == 1 else b"") as (endpoint, connections):
+            await post(endpoint)
+            started = time.monotonic()
+            with pytest.raises(TimeoutError):
+                await post(endpoint, timeout=0.2)
+            assert 0.2 <= time.monotonic() - started < 1
+            assert await post(endpoint) == (200, b"{}")  # on a new connection
+            assert len(connections) == 2
 
     run(test)
 

@@ -34,6 +34,7 @@ THROTTLING = frozenset(
 )
 _BASE_DELAY = 0.05
 _MAX_DELAY = 1.0
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
 
 
 class DynamoDBError(Exception):
@@ -164,7 +165,7 @@ class Client:
 
     async def send_request(self, *, action: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         """One call of ``action``: DynamoDB's answer, parsed."""
-        body = json.dumps(payload, separators=(",", ":")).encode()
+        body = _encode_json(payload).encode()
         deadline = time.monotonic() + self._retry_seconds
         delay = _BASE_DELAY
         while True:
@@ -189,8 +190,9 @@ class Client:
         headers = self._signer.headers(key, action, body)
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self._timeout):
-                status, answer = await self._endpoint.request("POST", self._path, headers, body)
+            status, answer = await self._endpoint.request(
+                "POST", self._path, headers, body, timeout=self._timeout
+            )
         except BaseException:
             self._observe(action, None, None, started)
             raise

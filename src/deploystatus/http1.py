@@ -90,15 +90,23 @@ class _Connection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
 
-    async def exchange(self, head: bytes, body: bytes) -> tuple[int, bytes]:
+    async def exchange(self, head: bytes, body: bytes, deadline: float) -> tuple[int, bytes]:
+        """Send a request, wait for its answer until ``deadline`` (loop time), else
+        `TimeoutError` (and the connection is closed: its answer may still come)."""
         assert self._transport is not None and self._answer is None
         if self._transport.is_closing():
             raise ConnectionFailed("the connection was closed")
         self.heard = False
-        answer: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[tuple[int, bytes]] = loop.create_future()
         self._answer = answer
-        self._transport.write(head + body)
-        return await answer
+        # A timer handle, not asyncio.timeout(): a fraction of the cost, on every call.
+        timer = loop.call_at(deadline, self._fail, TimeoutError("no answer in time"))
+        try:
+            self._transport.write(head + body)
+            return await answer
+        finally:
+            timer.cancel()
 
 
 class Endpoint:
@@ -112,16 +120,19 @@ class Endpoint:
         self._max_idle = max_idle
         self._closed = False
 
-    async def _connect(self) -> _Connection:
+    async def _connect(self, deadline: float) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
-            transport, connection = await loop.create_connection(
-                _Connection,
-                self.host,
-                self.port,
-                ssl=self._ssl,
-                server_hostname=self.host if self._ssl else None,
-            )
+            async with asyncio.timeout_at(deadline):
+                transport, connection = await loop.create_connection(
+                    _Connection,
+                    self.host,
+                    self.port,
+                    ssl=self._ssl,
+                    server_hostname=self.host if self._ssl else None,
+                )
+        except TimeoutError:
+            raise
         except OSError as exc:
             raise ConnectionFailed(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
         connection.attach(transport)
@@ -135,11 +146,19 @@ class Endpoint:
         return None
 
     async def request(
-        self, method: str, path: str, headers: Sequence[tuple[str, str]], body: bytes
+        self,
+        method: str,
+        path: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        *,
+        timeout: float,
     ) -> tuple[int, bytes]:
-        """The status and body of the answer. An idle connection the server closed in the
-        meantime (it fails before a byte of the answer) is replaced at once, the request
-        sent again on a new one: callers send only requests that are safe to repeat."""
+        """The status and body of the answer, within ``timeout`` seconds (else
+        `TimeoutError`). An idle connection the server closed in the meantime (it fails
+        before a byte of the answer) is replaced at once, the request sent again on a new
+        one: callers send only requests that are safe to repeat."""
+        deadline = asyncio.get_running_loop().time() + timeout
         lines = [f"{method} {path} HTTP/1.1"]
         lines.extend(f"{name}: {value}" for name, value in headers)
         lines.append(f"Content-Length: {len(body)}\r\n\r\n")
@@ -147,7 +166,7 @@ class Endpoint:
         connection = self._reusable()
         if connection is not None:
             try:
-                return self._done(connection, await connection.exchange(head, body))
+                return self._done(connection, await connection.exchange(head, body, deadline))
             except ConnectionFailed:
                 if connection.heard:
                     raise
@@ -155,9 +174,9 @@ class Endpoint:
             except BaseException:
                 connection.close()  # cancelled mid-answer: the connection is unusable
                 raise
-        connection = await self._connect()
+        connection = await self._connect(deadline)
         try:
-            return self._done(connection, await connection.exchange(head, body))
+            return self._done(connection, await connection.exchange(head, body, deadline))
         except BaseException:
             connection.close()
             raise

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 COMPONENT_RULE = "^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$"
 ENVIRONMENT_RULE = "^[a-z]+(-[a-z]+){0,2}$"
@@ -16,10 +16,10 @@ ENVIRONMENT_MAX = 128
 STATE_MAX = 128
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     """One deployment event. ``timestamp`` is canonical UTC (see `timestamps.canonical`),
-    so records compare by time with plain string comparison."""
+    so records compare by time with plain string comparison. A named tuple: reads build
+    one per item, and a tuple is built in half the time of a frozen dataclass."""
 
     component: str
     environment: str
