@@ -184,8 +184,10 @@ def explanations(results: dict[str, Any]) -> list[str]:
             else:
                 lines.append(
                     f"- Writes, {batch}-record batches, {clients} clients: the engine alone "
-                    f"reached {_num(engine)} records/s, enough; the service's own cost is what "
-                    f"is missing (it reached {w['ratio']:.2f}x the engine)."
+                    f"reached {_num(engine)} records/s, {engine / needed:.2f}x {what}; the "
+                    f"service reached {w['ratio']:.2f}x the engine. What is missing is the "
+                    "service's own CPU, on the cores it shares with the engine and the load "
+                    "generator."
                 )
     ref = _find(results.get("current", []), deployables=200, history=1000)
     target_ms = REF_CURRENT_1000_OVER_200_MS / 4
@@ -213,10 +215,9 @@ def explanations(results: dict[str, Any]) -> list[str]:
     mixed = results.get("mixed")
     if mixed is not None and mixed["current_p99_over_idle_p50"] >= 10:
         lines.append(
-            "- Mixed load: the writers saturate the engine (single-threaded dynalite), and "
-            "`/current`'s 8 `Query` calls wait behind their `PutItem` calls, in the store's "
-            "slot queue and in the engine's. Bounding write calls separately moves capacity "
-            "from writers to readers without adding any (see the changes below)."
+            "- Mixed load: the writers saturate the engine (single-threaded dynalite). "
+            "`/current`'s 8 `Query` calls go first in the service's queue of calls "
+            "(change 3 below), but still wait behind the writes already at the engine."
         )
     return lines
 
