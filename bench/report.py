@@ -409,9 +409,9 @@ def render(results: dict[str, Any], plot_link: str | None) -> str:
             "",
             "Latency of one client's sequential requests (after two warm-up requests), against "
             "the engine alone doing what the service does (8 `Query` calls in parallel, every "
-            "page). History grows in place: the same deployables, 1x, then 10x, then 100x "
-            "their count in history records. *Complete*: every deployable once, at its newest "
-            "state.",
+            "page), the two timed in turns, request by request. History grows in place: the "
+            "same deployables, 1x, then 10x, then 100x their count in history records. "
+            "*Complete*: every deployable once, at its newest state.",
             "",
         ]
         rows = [
@@ -479,8 +479,9 @@ def render(results: dict[str, Any], plot_link: str | None) -> str:
             "",
             "One client's sequential requests for a component with that many records (4 "
             "environments), and the engine alone reading the same items (one `Query`, page "
-            "after page). Records/s is records / p50. RSS is the server process's "
-            "(`deploystatus dev` serves in-process): idle just before, peak while serving.",
+            "after page), timed in turns, request by request. Records/s is records / p50. "
+            "RSS is the server process's (`deploystatus dev` serves in-process): idle just "
+            "before, peak while serving.",
             "",
         ]
         rows = [

@@ -248,20 +248,29 @@ async def writes(profile: Profile, directory: Path) -> list[dict[str, Any]]:
 
 
 async def _sample(
-    what: Callable[[], Awaitable[Any]], samples: int, seconds: float, minimum: int = 3
-) -> tuple[list[float], list[Any]]:
-    """Up to ``samples`` sequential calls of ``what()``, at least ``minimum``, and no more
-    once ``seconds`` have passed. Returns latencies and results."""
-    latencies: list[float] = []
-    values: list[Any] = []
+    service: Callable[[], Awaitable[Any]],
+    engine: Callable[[], Awaitable[Any]],
+    samples: int,
+    seconds: float,
+    minimum: int = 3,
+) -> tuple[list[float], list[Any], list[float], list[Any]]:
+    """Up to ``samples`` sequential calls of each of ``service()`` and ``engine()``, at
+    least ``minimum``, and no more once ``seconds`` have passed: interleaved, in turns
+    (service then engine, then engine then service), so that both meet the same machine
+    (another process's burst, the engine compacting what was just loaded). Returns the
+    latencies and results of each."""
+    timed: dict[str, tuple[list[float], list[Any]]] = {"service": ([], []), "engine": ([], [])}
+    calls = {"service": service, "engine": engine}
     deadline = time.perf_counter() + seconds
     for done in range(samples):
         if done >= minimum and time.perf_counter() > deadline:
             break
-        started = time.perf_counter()
-        values.append(await what())
-        latencies.append(time.perf_counter() - started)
-    return latencies, values
+        for name in ("service", "engine") if done % 2 == 0 else ("engine", "service"):
+            latencies, values = timed[name]
+            started = time.perf_counter()
+            values.append(await calls[name]())
+            latencies.append(time.perf_counter() - started)
+    return (*timed["service"], *timed["engine"])
 
 
 def _check_current(content: bytes | None, expected: int, marker: str) -> bool:
@@ -287,17 +296,18 @@ async def _current_point(
     async with Http(service.url, 1) as http:
         for _ in range(2):  # warm-up
             await http.get("/current", outcome)
+        await engine.current_items()
+        # The service is idle while the engine is timed: its CPU is its requests' own.
         cpu = procs.cpu_seconds(service.pid)
-        latencies, bodies = await _sample(
-            lambda: http.get("/current", outcome), profile.current_samples, profile.current_seconds
+        latencies, bodies, engine_latencies, counts = await _sample(
+            lambda: http.get("/current", outcome),
+            engine.current_items,
+            profile.current_samples,
+            profile.current_seconds,
         )
         server_cpu = procs.cpu_seconds(service.pid) - cpu
     complete = outcome.errors == 0 and _check_current(bodies[0], count, marker)
     complete = complete and _check_current(bodies[-1], count, marker)
-    await engine.current_items()  # warm-up
-    engine_latencies, counts = await _sample(
-        engine.current_items, profile.current_samples, profile.current_seconds
-    )
     result: dict[str, Any] = {
         "deployables": count,
         "multiplier": multiplier,
@@ -499,6 +509,7 @@ async def historical(profile: Profile, directory: Path) -> list[dict[str, Any]]:
                 outcome = Outcome()
                 async with Http(service.url, 1) as http:
                     await http.get(f"/historical/{component}", outcome)  # warm-up
+                    await engine.history_items(component)
                     idle = procs.memory_kib(service.pid)
                     peak_reset = largest and procs.reset_peak_rss(service.pid)
 
@@ -507,12 +518,16 @@ async def historical(profile: Profile, directory: Path) -> list[dict[str, Any]]:
                     ) -> bytes | None:
                         return await http.get(path, outcome)
 
+                    async def read_engine(name: str = component) -> int:
+                        return await engine.history_items(name)
+
                     cpu = procs.cpu_seconds(service.pid)
-                    # RSS is a figure of the largest history only; elsewhere the sampling
-                    # thread would slow the client's timing of the service, not the engine's.
+                    # RSS is a figure of the largest history only (the sampling thread
+                    # costs the client some time, service and engine alike).
                     with _RssSampler(service.pid if largest else None) as sampler:
-                        latencies, bodies = await _sample(
+                        latencies, bodies, engine_latencies, engine_counts = await _sample(
                             read,
+                            read_engine,
                             profile.historical_samples,
                             profile.historical_seconds,
                             minimum=2,
@@ -520,17 +535,6 @@ async def historical(profile: Profile, directory: Path) -> list[dict[str, Any]]:
                     server_cpu = procs.cpu_seconds(service.pid) - cpu
                     after = procs.memory_kib(service.pid)
                 counts = {len(json.loads(b)["Records"]) if b else -1 for b in bodies}
-                await engine.history_items(component)  # warm-up
-
-                async def read_engine(name: str = component) -> int:
-                    return await engine.history_items(name)
-
-                engine_latencies, engine_counts = await _sample(
-                    read_engine,
-                    profile.historical_samples,
-                    profile.historical_seconds,
-                    minimum=2,
-                )
                 service_summary = latency_summary(latencies)
                 engine_summary = latency_summary(engine_latencies)
                 peak = max(sampler.peak_kib, after.get("VmHWM", 0) if peak_reset else 0)
