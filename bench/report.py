@@ -407,7 +407,7 @@ def render(results: dict[str, Any], plot_link: str | None) -> str:
         out += [
             "## GET /current",
             "",
-            "Latency of one client's sequential requests (after two warm-up requests), against "
+            "Latency of one client's sequential requests (after 20 warm-up requests), against "
             "the engine alone doing what the service does (8 `Query` calls in parallel, every "
             "page), the two timed in turns, request by request. History grows in place: the "
             "same deployables, 1x, then 10x, then 100x their count in history records. "

@@ -22,6 +22,7 @@ from .stats import latency_summary, percentile, ratio
 
 LOAD_TIMEOUT = 1800.0  # no load step of a sane profile comes near it
 WARM_UP_RECORDS = 1000
+WARM_UP_REQUESTS = 20  # of each timed read, service and engine alone, before timing it
 LOAD_ATTEMPTS = 10
 
 
@@ -294,9 +295,11 @@ async def _current_point(
 ) -> dict[str, Any]:
     outcome = Outcome()
     async with Http(service.url, 1) as http:
-        for _ in range(2):  # warm-up
+        # Warm-up: the engine (V8) compiles its hot paths after a few dozen calls; with
+        # only a couple, the first point of each series measured a cold engine.
+        for _ in range(WARM_UP_REQUESTS):
             await http.get("/current", outcome)
-        await engine.current_items()
+            await engine.current_items()
         # The service is idle while the engine is timed: its CPU is its requests' own.
         cpu = procs.cpu_seconds(service.pid)
         latencies, bodies, engine_latencies, counts = await _sample(
@@ -508,8 +511,9 @@ async def historical(profile: Profile, directory: Path) -> list[dict[str, Any]]:
                 largest = size == max(profile.historical_sizes)
                 outcome = Outcome()
                 async with Http(service.url, 1) as http:
-                    await http.get(f"/historical/{component}", outcome)  # warm-up
-                    await engine.history_items(component)
+                    for _ in range(WARM_UP_REQUESTS if size <= 10_000 else 1):
+                        await http.get(f"/historical/{component}", outcome)
+                        await engine.history_items(component)
                     idle = procs.memory_kib(service.pid)
                     peak_reset = largest and procs.reset_peak_rss(service.pid)
 

@@ -21,7 +21,9 @@ class ConnectionFailed(ConnectionError):
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Kept: asyncio.get_running_loop() is a system call (getpid) on every use.
+        self._loop = loop
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._answer: asyncio.Future[tuple[int, bytes]] | None = None
@@ -97,7 +99,7 @@ class _Connection(asyncio.Protocol):
         if self._transport.is_closing():
             raise ConnectionFailed("the connection was closed")
         self.heard = False
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         answer: asyncio.Future[tuple[int, bytes]] = loop.create_future()
         self._answer = answer
         # A timer handle, not asyncio.timeout(): a fraction of the cost, on every call.
@@ -119,13 +121,14 @@ class Endpoint:
         self._idle: list[_Connection] = []
         self._max_idle = max_idle
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # the first request's
 
     async def _connect(self, deadline: float) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout_at(deadline):
                 transport, connection = await loop.create_connection(
-                    _Connection,
+                    lambda: _Connection(loop),
                     self.host,
                     self.port,
                     ssl=self._ssl,
@@ -158,7 +161,10 @@ class Endpoint:
         `TimeoutError`). An idle connection the server closed in the meantime (it fails
         before a byte of the answer) is replaced at once, the request sent again on a new
         one: callers send only requests that are safe to repeat."""
-        deadline = asyncio.get_running_loop().time() + timeout
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         lines = [f"{method} {path} HTTP/1.1"]
         lines.extend(f"{name}: {value}" for name, value in headers)
         lines.append(f"Content-Length: {len(body)}\r\n\r\n")
