@@ -5,14 +5,23 @@ connections against real loopback servers, and how it reads DynamoDB's error ans
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime
+import ipaddress
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from deploystatus.dynamodb import (
     ConditionalCheckFailed,
@@ -216,6 +225,74 @@ def test_an_answer_that_does_not_come_in_time_is_a_time_out_and_the_connection_d
             assert 0.2 <= time.monotonic() - started < 1
             assert await post(endpoint) == (200, b"{}")  # on a new connection
             assert len(connections) == 2
+
+    run(test)
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_https_verifies_the_server_and_keeps_the_connection(tmp_path: Path) -> None:
+    cert_file, key_file = _self_signed(tmp_path)
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(cert_file, key_file)
+    trusting = ssl.create_default_context(cafile=str(cert_file))
+
+    async def test() -> None:
+        connections: list[int] = []
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            connections.append(1)
+            with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+                while True:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                    body = await reader.readexactly(length)
+                    writer.write(ok(body))
+                    await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=served)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            endpoint = Endpoint("127.0.0.1", port, tls=True, ssl_context=trusting)
+            assert await post(endpoint, b'{"a":1}') == (200, b'{"a":1}')
+            assert await post(endpoint, b'{"b":2}') == (200, b'{"b":2}')
+            assert len(connections) == 1
+            endpoint.close()
+            # The system's trust store does not know this certificate: no answer is taken.
+            untrusting = Endpoint("127.0.0.1", port, tls=True)
+            with pytest.raises(ConnectionFailed, match="CERTIFICATE_VERIFY_FAILED"):
+                await post(untrusting)
+            untrusting.close()
 
     run(test)
 

@@ -114,10 +114,22 @@ class _Connection(asyncio.Protocol):
 class Endpoint:
     """Requests to one host and port, over a pool of reused connections."""
 
-    def __init__(self, host: str, port: int, *, tls: bool, max_idle: int = 64) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        tls: bool,
+        max_idle: int = 64,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """``tls``: HTTPS, with the system's trusted certificates unless ``ssl_context``
+        says otherwise."""
         self.host = host
         self.port = port
-        self._ssl: ssl.SSLContext | None = ssl.create_default_context() if tls else None
+        self._ssl: ssl.SSLContext | None = (
+            (ssl_context or ssl.create_default_context()) if tls else None
+        )
         self._idle: list[_Connection] = []
         self._max_idle = max_idle
         self._closed = False
