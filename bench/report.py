@@ -584,7 +584,7 @@ def render(results: dict[str, Any], plot_link: str | None) -> str:
     out += [
         "## Reproducing",
         "",
-        "`make bench` (about 10 minutes on 2 cores) regenerates this page and "
+        "`make bench` (about 5 minutes on 2 cores, under 10 by design) regenerates this page and "
         "docs/performance/results.json (the raw figures, every repetition); `make bench-quick` "
         "(under 2 minutes, smaller sizes) writes build/bench-quick/ instead. `python -m bench "
         "--only writes,current` runs a subset; `python -m bench.report RESULTS.json PAGE.md` "
