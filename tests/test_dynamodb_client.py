@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+from botocore.credentials import Credentials as BotocoreCredentials
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -25,6 +25,7 @@ from cryptography.x509.oid import NameOID
 
 from deploystatus.dynamodb import (
     ConditionalCheckFailed,
+    Credentials,
     DynamoDBError,
     TableNotFound,
     error_from_answer,
@@ -40,7 +41,7 @@ AFTER_MIDNIGHT = BEFORE_MIDNIGHT + 1
 class _FixedTimeSigV4(SigV4Auth):  # type: ignore[misc]
     """botocore's signer, at a given instant instead of now."""
 
-    def __init__(self, credentials: Credentials, region: str, instant: float) -> None:
+    def __init__(self, credentials: BotocoreCredentials, region: str, instant: float) -> None:
         super().__init__(credentials, "dynamodb", region)
         self.instant = instant
 
@@ -76,9 +77,9 @@ def test_signatures_match_botocores(token: str | None, url: str, host: str) -> N
             data=body,
             headers={"Content-Type": ours["Content-Type"], "X-Amz-Target": ours["X-Amz-Target"]},
         )
-        _FixedTimeSigV4(Credentials(key.id, key.secret, key.token), "eu-west-1", instant).add_auth(
-            request
-        )
+        _FixedTimeSigV4(
+            BotocoreCredentials(key.id, key.secret, key.token), "eu-west-1", instant
+        ).add_auth(request)
         assert ours["X-Amz-Date"] == request.headers["X-Amz-Date"]
         assert ours["Authorization"] == request.headers["Authorization"]
         assert ours.get("X-Amz-Security-Token") == request.headers.get("X-Amz-Security-Token")
@@ -355,3 +356,30 @@ def test_error_answers_are_read(
     error = error_from_answer(status, body)
     assert type(error) is kind
     assert (error.status, error.code, error.transient) == (status, code, transient)
+
+
+# Credentials
+
+
+def test_expired_credentials_are_resolved_again_from_the_provider_chain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "credentials"
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(shared))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+
+    def rotate(key_id: str) -> None:
+        shared.write_text(f"[default]\naws_access_key_id = {key_id}\naws_secret_access_key = s\n")
+
+    async def test() -> None:
+        credentials = Credentials()
+        rotate("FIRST")
+        assert (await credentials.key()) == Key("FIRST", "s")
+        rotate("SECOND")
+        assert (await credentials.key()) == Key("FIRST", "s")  # resolved once, then kept
+        credentials.invalidate()  # as after an ExpiredTokenException
+        assert (await credentials.key()) == Key("SECOND", "s")
+
+    run(test)

@@ -516,6 +516,26 @@ def test_an_intermediarys_gateway_error_is_retried_inside_the_request(
     )
 
 
+def test_an_expired_token_answer_is_retried_not_a_500(
+    rig_factory: Callable[..., Rig], reliability: Recorder
+) -> None:
+    rig = rig_factory()
+    expired = AwsError(
+        400, "ExpiredTokenException", "The security token included in the request is expired"
+    )
+    rule = rig.proxy.add(Rule(expired, action="PutItem", times=1))
+    response = rig.post(WORKLOAD[0][:1])
+    assert response.status_code == 200 and response.text == "Ok", response.text
+    assert rule.fired == 1
+    assert rig.proxy.count("PutItem") == 2
+    reliability.record(
+        "DynamoDB faults (chosen calls)",
+        "400 ExpiredTokenException once on a PutItem",
+        cases=1,
+        detail="the credentials resolved again (a new provider chain), the call retried: 200 Ok",
+    )
+
+
 @pytest.mark.parametrize(
     "error",
     [

@@ -15,7 +15,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -98,8 +98,10 @@ class CallObserver(Protocol):
 class Credentials:
     """AWS credentials from botocore's provider chain, refreshed as botocore refreshes them."""
 
-    def __init__(self, session: botocore.session.Session) -> None:
-        self._session = session
+    def __init__(
+        self, new_session: Callable[[], botocore.session.Session] = botocore.session.get_session
+    ) -> None:
+        self._new_session = new_session
         self._credentials: botocore.credentials.Credentials | None = None
         self._key: Key | None = None
 
@@ -107,7 +109,8 @@ class Credentials:
         credentials = self._credentials
         if credentials is None:
             # The chain may ask the instance metadata service: keep that off the event loop.
-            credentials = await asyncio.to_thread(self._session.get_credentials)
+            # A new session each time: a session keeps the first credentials it resolved.
+            credentials = await asyncio.to_thread(lambda: self._new_session().get_credentials())
             if credentials is None:
                 return None
             self._credentials = credentials
@@ -124,6 +127,7 @@ class Credentials:
         return key
 
     def invalidate(self) -> None:
+        """DynamoDB said they expired: resolve the provider chain again on the next call."""
         self._credentials = None
 
 
@@ -248,7 +252,7 @@ async def open_client(
     client = Client(
         settings.endpoint_url or f"https://dynamodb.{region}.amazonaws.com/",
         region,
-        Credentials(botocore.session.get_session()),
+        Credentials(),
         timeout_seconds=settings.dynamodb_timeout_seconds,
         retry_seconds=settings.dynamodb_retry_seconds,
         max_connections=settings.max_concurrent_calls,
