@@ -5,7 +5,6 @@ connections against real loopback servers, and how it reads DynamoDB's error ans
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import ipaddress
 import ssl
@@ -100,9 +99,13 @@ Answer = Callable[[int], bytes]  # the n-th request seen on a connection -> raw 
 
 @asynccontextmanager
 async def loopback_server(
-    answer: Answer, *, close_after: int | None = None
+    answer: Answer,
+    *,
+    close_after: int | None = None,
+    tls: tuple[ssl.SSLContext, ssl.SSLContext] | None = None,
 ) -> AsyncIterator[tuple[Endpoint, list[int]]]:
-    """A server on a free loopback port; ``connections`` counts accepted connections."""
+    """A server on a free loopback port; ``connections`` counts accepted connections.
+    ``tls``: the server's context and the endpoint's, for HTTPS."""
     connections: list[int] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -125,9 +128,10 @@ async def loopback_server(
         finally:
             writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    served, trusting = tls or (None, None)
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=served)
     port = server.sockets[0].getsockname()[1]
-    endpoint = Endpoint("127.0.0.1", port, tls=False)
+    endpoint = Endpoint("127.0.0.1", port, tls=tls is not None, ssl_context=trusting)
     try:
         yield endpoint, connections
     finally:
@@ -268,29 +272,13 @@ def test_https_verifies_the_server_and_keeps_the_connection(tmp_path: Path) -> N
     trusting = ssl.create_default_context(cafile=str(cert_file))
 
     async def test() -> None:
-        connections: list[int] = []
-
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            connections.append(1)
-            with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-                while True:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-                    body = await reader.readexactly(length)
-                    writer.write(ok(body))
-                    await writer.drain()
-            writer.close()
-
-        server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=served)
-        port = server.sockets[0].getsockname()[1]
-        async with server:
-            endpoint = Endpoint("127.0.0.1", port, tls=True, ssl_context=trusting)
-            assert await post(endpoint, b'{"a":1}') == (200, b'{"a":1}')
-            assert await post(endpoint, b'{"b":2}') == (200, b'{"b":2}')
+        answer: Answer = lambda n: ok(b'{"n":%d}' % n)  # noqa: E731
+        async with loopback_server(answer, tls=(served, trusting)) as (endpoint, connections):
+            assert await post(endpoint) == (200, b'{"n":1}')
+            assert await post(endpoint) == (200, b'{"n":2}')
             assert len(connections) == 1
-            endpoint.close()
             # The system's trust store does not know this certificate: no answer is taken.
-            untrusting = Endpoint("127.0.0.1", port, tls=True)
+            untrusting = Endpoint("127.0.0.1", endpoint.port, tls=True)
             with pytest.raises(ConnectionFailed, match="CERTIFICATE_VERIFY_FAILED"):
                 await post(untrusting)
             untrusting.close()

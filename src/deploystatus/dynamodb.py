@@ -161,7 +161,6 @@ class Client:
         self._path = url.path or "/"
         host = url.hostname if url.port is None else f"{url.hostname}:{url.port}"
         self._signer = Signer(host, region, self._path)
-        self.region = region
         self._credentials = credentials
         self._timeout = timeout_seconds
         self._retry_seconds = retry_seconds
@@ -175,8 +174,6 @@ class Client:
         while True:
             try:
                 return await self._attempt(action, body)
-            except ConditionalCheckFailed:
-                raise
             except (DynamoDBError, ConnectionFailed, TimeoutError) as exc:
                 if isinstance(exc, DynamoDBError) and exc.code == "ExpiredTokenException":
                     self._credentials.invalidate()

@@ -135,8 +135,7 @@ class Endpoint:
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None  # the first request's
 
-    async def _connect(self, deadline: float) -> _Connection:
-        loop = asyncio.get_running_loop()
+    async def _connect(self, loop: asyncio.AbstractEventLoop, deadline: float) -> _Connection:
         try:
             async with asyncio.timeout_at(deadline):
                 transport, connection = await loop.create_connection(
@@ -192,7 +191,7 @@ class Endpoint:
             except BaseException:
                 connection.close()  # cancelled mid-answer: the connection is unusable
                 raise
-        connection = await self._connect(deadline)
+        connection = await self._connect(loop, deadline)
         try:
             return self._done(connection, await connection.exchange(head, body, deadline))
         except BaseException:

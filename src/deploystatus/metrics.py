@@ -27,6 +27,7 @@ from prometheus_client.metrics_core import (
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .dynamodb import THROTTLING
 from .records import Record
 from .store import Store
 
@@ -35,9 +36,6 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _BUCKET_NAMES = [*(str(float(bound)) for bound in LATENCY_BUCKETS), "+Inf"]
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-THROTTLING_ERRORS = frozenset(
-    {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"}
-)
 UNMATCHED_ROUTE = "unmatched"
 
 # The action of the last attempt of this task, when it failed in a way the client retries.
@@ -49,7 +47,7 @@ def dynamodb_outcome(status: int | None, error: str | None) -> str:
         return "no_answer"  # connection refused or reset, time-out
     if status == 200:
         return "ok"
-    if error in THROTTLING_ERRORS:
+    if error in THROTTLING:
         return "throttled"
     if error == "ConditionalCheckFailedException":
         return "condition_failed"  # expected: an older record arrived after a newer one
