@@ -214,13 +214,7 @@ class Store:
 
     async def history_pages(self, component: str) -> AsyncIterator[list[Record]]:
         """A component's records, oldest first, one DynamoDB page at a time (at least one)."""
-        query = {
-            "TableName": self.table,
-            "KeyConditionExpression": "PK = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": "H#" + component}},
-            "ProjectionExpression": "SK",
-            "ConsistentRead": True,
-        }
+        query = self._history_query(component, since=None, until=None, descending=False)
         async for items in self._pages(query):
             yield [_history_record(component, item) for item in items]
 
