@@ -166,6 +166,7 @@ def targets(results: dict[str, Any]) -> list[Target]:
 def explanations(results: dict[str, Any]) -> list[str]:
     """Why a target is not met, from the same run's figures (the engine's own, mostly)."""
     lines: list[str] = []
+    shards = current_shards(results["meta"])
     writes = results.get("writes", [])
     for batch, clients, needed, what in (
         (25, 8, REF_WRITE_25, "the reference's figure"),
@@ -194,14 +195,14 @@ def explanations(results: dict[str, Any]) -> list[str]:
     if ref is not None and ref["service"]["p50_ms"] > target_ms:
         lines.append(
             f"- `/current` over 200 deployables: the engine alone takes "
-            f"{ref['engine']['p50_ms']:.1f} ms p50 for the 8 `Query` calls (dynalite answers "
-            "them one after the other), "
+            f"{ref['engine']['p50_ms']:.1f} ms p50 for the {shards} `Query` calls "
+            "(dynalite answers them one after the other), "
             + (
                 f"over the {target_ms:.2f} ms target by itself."
                 if ref["engine"]["p50_ms"] > target_ms
                 else f"against a {target_ms:.2f} ms target: that leaves "
                 f"{target_ms - ref['engine']['p50_ms']:.2f} ms for the service's own part "
-                "(the HTTP request and answer, 8 answers parsed, the records sorted and "
+                f"(the HTTP request and answer, {shards} answers parsed, the records sorted and "
                 f"rendered), which took {ref['service']['p50_ms'] - ref['engine']['p50_ms']:.1f}"
                 " ms."
             )
@@ -220,7 +221,7 @@ def explanations(results: dict[str, Any]) -> list[str]:
     if mixed is not None and mixed["current_p99_over_idle_p50"] >= 10:
         lines.append(
             "- Mixed load: the writers saturate the engine (single-threaded dynalite). "
-            "`/current`'s 8 `Query` calls go first in the service's queue of calls "
+            f"`/current`'s {shards} `Query` calls go first in the service's queue of calls "
             "(change 3 below), but still wait behind the writes already at the engine."
         )
     return lines
@@ -321,8 +322,15 @@ def _machine_lines(meta: dict[str, Any]) -> list[str]:
     ]
 
 
+def current_shards(meta: dict[str, Any]) -> int:
+    return int(meta.get("current_shards", 8))  # runs that did not record it had 8
+
+
 def render(results: dict[str, Any], plot_link: str | None) -> str:
     meta = results["meta"]
+    shards = current_shards(meta)
+    # Runs that did not record it warmed up with 20 requests.
+    warm_up = meta.get("warm_up", {"seconds": 0, "requests": 20})
     out: list[str] = [
         "# Performance",
         "",
@@ -411,8 +419,10 @@ def render(results: dict[str, Any], plot_link: str | None) -> str:
         out += [
             "## GET /current",
             "",
-            "Latency of one client's sequential requests (after 20 warm-up requests), against "
-            "the engine alone doing what the service does (8 `Query` calls in parallel, every "
+            "Latency of one client's sequential requests (after a warm-up of "
+            f"{warm_up['seconds']:g} s, at least {warm_up['requests']} requests), against "
+            f"the engine alone doing what the service does ({shards} `Query` calls in "
+            "parallel, every "
             "page), the two timed in turns, request by request. History grows in place: the "
             "same deployables, 1x, then 10x, then 100x their count in history records. "
             "*Complete*: every deployable once, at its newest state.",

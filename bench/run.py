@@ -21,6 +21,8 @@ from typing import Any, NoReturn
 
 import uvloop
 
+from deploystatus.store import CURRENT_SHARDS
+
 from . import procs, report, scenarios
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": procs.machine(),
         "engine": procs.engine_version(),
+        "current_shards": CURRENT_SHARDS,
+        "warm_up": {"seconds": scenarios.WARM_UP_SECONDS, "requests": scenarios.WARM_UP_REQUESTS},
         "load_average_start": procs.load_average(),
     }
     scenarios.log(f"bench ({profile.name}): {', '.join(sorted(only))}")
