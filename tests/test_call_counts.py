@@ -2,7 +2,7 @@
 
 Counted through the client's observer hook (every HTTP attempt, by action name), on the
 real engines, not timed. The reads must not scale with the rest of the table: ``/current``
-costs 8 ``Query`` calls for a small table however much history other components have, and
+costs one ``Query`` per shard for a small table however much history other components have, and
 ``/historical/{c}`` one ``Query`` per page of that component's own items. Every "rest of
 the table" here is over 1 MB, so any read that touched it (a ``Scan``, a query of every
 history) would need more pages and change the counts. The bench (``make bench``) measures

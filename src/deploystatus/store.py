@@ -3,7 +3,7 @@
 One table, string keys ``PK`` and ``SK`` (see docs/design.md for the reasoning):
 
     history   PK = "H#" + component             SK = timestamp "#" environment "#" state
-    current   PK = "CURRENT#" + shard (0-7)     SK = component "#" environment
+    current   PK = "CURRENT#" + shard (0-3)     SK = component "#" environment
                                                 Latest = timestamp "#" state
 
 ``timestamp`` is the canonical UTC form (fixed width), so sort-key order is time order and
@@ -31,7 +31,7 @@ from .slots import CallSlots
 
 T = TypeVar("T")
 
-CURRENT_SHARDS = 8  # part of the stored format: changing it needs a migration
+CURRENT_SHARDS = 4  # part of the stored format: changing it needs a migration
 BATCH_SIZE = 25  # BatchWriteItem's limit
 _READS = frozenset({"Query", "GetItem", "DescribeTable"})  # served first when calls queue
 _MAX_BACKOFF = 1.0
