@@ -119,7 +119,7 @@ def read_contents(settings: Settings) -> Contents:
     async def read(store: Store) -> Contents:
         current = await store.current()
         components = sorted({record.component for record in current})
-        return Contents(current, {c: await store.history(c) for c in components})
+        return Contents(list(current), {c: await store.history(c) for c in components})
 
     return run_with_store(settings, read)
 

@@ -280,7 +280,7 @@ def assert_expected_report(report: MigrationReport) -> None:
 def assert_expected_state(settings: Settings) -> None:
     async def read(_: Client, store: Store) -> tuple[list[Record], dict[str, list[Record]]]:
         histories = {component: await store.history(component) for component in EXPECTED_HISTORY}
-        return await store.current(), histories
+        return list(await store.current()), histories
 
     current_records, histories = run(settings, read)
     assert current_records == EXPECTED_CURRENT

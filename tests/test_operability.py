@@ -1,5 +1,6 @@
 """Operability through the real app and real processes: request ids, structured logs,
-Prometheus metrics, the bound on concurrent DynamoDB calls, graceful shutdown.
+Prometheus metrics, the bound on concurrent DynamoDB calls, shared reads of the current
+state, graceful shutdown.
 
 DynamoDB is made slow or throttling at the network boundary only, by a proxy between the
 service and the engine (tests/delaying_proxy.py); nothing in the service is patched.
@@ -28,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from deploystatus.config import Settings
 from deploystatus.local_engine import LocalEngine, free_port
+from deploystatus.store import CURRENT_SHARDS
 from deploystatus.tokens import new_token, parse_tokens
 from tests.conftest import run_with_store
 from tests.delaying_proxy import DelayingProxy
@@ -383,6 +385,59 @@ def test_a_burst_while_dynamodb_is_slower_than_the_retry_limit_ends_in_503s_with
     # ever more of them: a burst of any size ends within the same bound.
     assert elapsed < 8, elapsed
     assert proxy.max_in_flight <= 2
+
+
+# Shared reads of the current state (shared_read.py)
+
+
+def get_in_background(client: TestClient, path: str) -> Any:
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(client.get, path)
+    pool.shutdown(wait=False)
+    return future
+
+
+def test_concurrent_current_reads_share_one_dynamodb_read_per_round(
+    make_client: Callable[..., TestClient], proxy: DelayingProxy
+) -> None:
+    client = make_client(endpoint_url=proxy.url)
+    assert client.post("/records", content=body(make_record())).text == "Ok"
+    proxy.delay = 0.5
+    proxy.forwarded = 0
+    first = get_in_background(client, "/current")
+    wait_until(lambda: proxy.in_flight == CURRENT_SHARDS, SLOW_WAIT, "the first read is out")
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        later = [pool.submit(client.get, "/current") for _ in range(10)]
+        responses = [first.result(timeout=SLOW_WAIT)] + [f.result(timeout=SLOW_WAIT) for f in later]
+
+    assert [r.status_code for r in responses] == [200] * 11
+    assert len({r.content for r in responses}) == 1
+    # The first request's read, then one more for the ten that came while it was out.
+    assert proxy.forwarded == 2 * CURRENT_SHARDS
+
+
+def test_a_request_never_shares_a_read_that_started_before_it(
+    make_client: Callable[..., TestClient], proxy: DelayingProxy
+) -> None:
+    """Read-your-writes across instances: a record acknowledged by another instance before a
+    request arrives is in its answer, though a read that predates the record is still out."""
+    reader = make_client(endpoint_url=proxy.url)
+    other_instance = make_client()
+    proxy.delay = 1.0
+    before = get_in_background(reader, "/current")
+    wait_until(lambda: proxy.in_flight == CURRENT_SHARDS, SLOW_WAIT, "the first read is out")
+    record = make_record(Component=f"c{uuid.uuid4().hex[:8]}")
+    assert other_instance.post("/records", content=body(record)).text == "Ok"
+    after = get_in_background(reader, "/current")
+    time.sleep(0.1)
+    assert not before.done() and proxy.in_flight == CURRENT_SHARDS  # it came while out
+
+    components = [
+        [r["Component"] for r in future.result(timeout=SLOW_WAIT).json()["Records"]]
+        for future in (before, after)
+    ]
+    assert record["Component"] not in components[0]  # that read was made before the write
+    assert record["Component"] in components[1]
 
 
 # Graceful shutdown, with a real server and a slow DynamoDB

@@ -319,7 +319,7 @@ def render_board(
 async def board(request: Request) -> Response:
     services = services_of(request)
     filters = BoardFilters.from_params(request.query_params)
-    records: list[Record] = []
+    records: Sequence[Record] = ()
     unavailable = None
     status = 200
     try:

@@ -12,7 +12,7 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -118,7 +118,7 @@ async def write_records(
             group.create_task(write(batch))
 
 
-def _summary(current: list[Record], limit: int = 40) -> Table:
+def _summary(current: Sequence[Record], limit: int = 40) -> Table:
     classes = Counter(state_class(record.state) for record in current)
     counts = ", ".join(f"{count} {name}" for name, count in sorted(classes.items()))
     table = Table(

@@ -27,6 +27,7 @@ from .config import Settings
 from .dynamodb import Client, ConditionalCheckFailed, ResourceInUse, TableNotFound, send
 from .errors import DeployStatusError, InvalidRequest, StorageError, StorageUnavailable
 from .records import Record
+from .shared_read import SharedRead
 from .slots import CallSlots
 
 T = TypeVar("T")
@@ -121,6 +122,7 @@ class Store:
         # and queued reads go first (slots.py).
         self._slots = CallSlots(max_concurrent_calls, wait_seconds=retry_seconds)
         self._retry_seconds = retry_seconds
+        self._current = SharedRead(self._read_current)
 
     @classmethod
     def from_settings(cls, client: Client, settings: Settings) -> Self:
@@ -221,10 +223,15 @@ class Store:
     async def history(self, component: str) -> list[Record]:
         return [record async for page in self.history_pages(component) for record in page]
 
-    async def current(self) -> list[Record]:
-        """The latest record of every deployable, by component then environment."""
+    async def current(self) -> Sequence[Record]:
+        """The latest record of every deployable, by component then environment. Concurrent
+        callers share a read that started after they asked (shared_read.py): the result is
+        theirs to read, not to change."""
+        return await self._current()
+
+    async def _read_current(self) -> Sequence[Record]:
         items = await self._current_items(range(CURRENT_SHARDS), prefix=None)
-        return [_current_record(item) for item in items]
+        return tuple(_current_record(item) for item in items)
 
     def _current_query(self, shard: int, prefix: str | None) -> dict[str, Any]:
         values = {":pk": {"S": f"CURRENT#{shard}"}}
