@@ -31,6 +31,8 @@ def test_a_queued_read_goes_before_writes_queued_earlier() -> None:
         async def call(name: str, read: bool) -> None:
             await slots.take(read=read)
             order.append(name)
+            if read:
+                slots.give_back(read=True)
 
         waiting = [asyncio.create_task(call(f"write{i}", False)) for i in range(3)]
         await settle()
@@ -58,6 +60,45 @@ def test_reads_leave_a_quarter_of_the_slots_to_writes() -> None:
         slots.give_back(read=True)
         await settle()
         assert blocked.done()
+
+    run(test)
+
+
+def test_while_reads_are_about_writes_hold_at_most_three_eighths_of_the_slots() -> None:
+    async def test() -> None:
+        slots = CallSlots(8, wait_seconds=5)
+        assert slots.max_writes_beside_reads == 3
+        await slots.take(read=True)
+        for _ in range(3):
+            await slots.take(read=False)
+        blocked = asyncio.create_task(slots.take(read=False))
+        await settle()
+        assert not blocked.done()  # 3 writes beside a read: the 4th waits though 4 are free
+        await slots.take(read=True)  # a read takes one at once
+        slots.give_back(read=True)
+        slots.give_back(read=True)
+        await settle()
+        assert blocked.done()  # no read about: writes may take every slot
+        for _ in range(4):
+            await asyncio.wait_for(slots.take(read=False), 1)
+
+    run(test)
+
+
+def test_a_waiting_read_holds_writes_back_to_their_share_as_slots_come_free() -> None:
+    async def test() -> None:
+        slots = CallSlots(8, wait_seconds=5)
+        for _ in range(8):
+            await slots.take(read=False)
+        read = asyncio.create_task(slots.take(read=True))
+        writes = [asyncio.create_task(slots.take(read=False)) for _ in range(4)]
+        await settle()
+        for _ in range(6):  # 8 writes -> 2 in flight
+            slots.give_back(read=False)
+        await settle()
+        assert read.done()
+        # Beside the read, writes refill only up to their share: 2 + 1 = 3.
+        assert sum(task.done() for task in writes) == 1
 
     run(test)
 

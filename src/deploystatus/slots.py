@@ -5,7 +5,9 @@ A burst queues here instead of piling up at DynamoDB, and a queued call waits at
 a waiting read before a waiting write: a dashboard's read waits only for the calls already
 at DynamoDB, never behind a queued backfill. Reads may hold at most ``size - size // 4``
 slots, so that writes always keep a quarter of them and a flood of reads cannot starve
-them.
+them. While reads are in flight or waiting, writes may hold at most ``size * 3 // 8``
+slots (24 of 64): at an engine that a backfill saturates, a read then queues behind at most
+that many writes instead of all of them. With no read about, writes take every slot.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class CallSlots:
     def __init__(self, size: int, *, wait_seconds: float) -> None:
         self.size = size
         self.max_reads = max(1, size - size // 4)
+        self.max_writes_beside_reads = max(1, size * 3 // 8)
         self._wait_seconds = wait_seconds
         self._free = size
         self._reads = 0  # slots held by reads
@@ -30,11 +33,17 @@ class CallSlots:
     def _may_read(self) -> bool:
         return self._reads < self.max_reads
 
+    def _may_write(self) -> bool:
+        if not (self._reads or self._waiting_reads):
+            return True
+        writes = self.size - self._free - self._reads
+        return writes < self.max_writes_beside_reads
+
     async def take(self, *, read: bool) -> None:
         """Wait for a slot (`StorageUnavailable` after ``wait_seconds``); `give_back` it."""
         # A slot is never left free while a call that may take it waits (`_grant`), so a
-        # free slot here is this call's unless it is a read over the reads' share.
-        if self._free and (not read or self._may_read()):
+        # free slot here is this call's unless its kind is over its share.
+        if self._free and (self._may_read() if read else self._may_write()):
             self._free -= 1
             self._reads += read
             return
@@ -65,7 +74,7 @@ class CallSlots:
         while self._free:
             if self._waiting_reads and self._may_read():
                 queue, read = self._waiting_reads, True
-            elif self._waiting_writes:
+            elif self._waiting_writes and self._may_write():
                 queue, read = self._waiting_writes, False
             else:
                 return
