@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": procs.machine(),
         "engine": procs.engine_version(),
         "current_shards": CURRENT_SHARDS,
-        "warm_up": {"seconds": scenarios.WARM_UP_SECONDS, "requests": scenarios.WARM_UP_REQUESTS},
+        "warm_up": {"seconds": profile.warm_up_seconds, "requests": scenarios.WARM_UP_REQUESTS},
         "load_average_start": procs.load_average(),
     }
     scenarios.log(f"bench ({profile.name}): {', '.join(sorted(only))}")

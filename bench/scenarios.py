@@ -23,12 +23,11 @@ from .stats import latency_summary, percentile, ratio
 LOAD_TIMEOUT = 1800.0  # no load step of a sane profile comes near it
 WARM_UP_RECORDS = 1000
 # Before a read is timed, the service and the engine alone each serve it at least this many
-# times, and for at least this long: a fresh dynalite runs V8's first-tier code for its first
-# few thousand calls (8 concurrent `Query` calls over 200 deployables, on a new engine:
-# 6 ms for the first hundred, 2.5 ms after about 3 s of them). A polling dashboard meets a
-# warm engine; the figures are the steady state.
+# times, and for at least the profile's ``warm_up_seconds``: a fresh dynalite runs V8's
+# first-tier code for its first few thousand calls (8 concurrent `Query` calls over 200
+# deployables, on a new engine: 6.7 ms for the first 50, 2.5 ms after about 3 s of them).
+# A polling dashboard meets a warm engine; the figures are the steady state.
 WARM_UP_REQUESTS = 20
-WARM_UP_SECONDS = 3.0
 LOAD_ATTEMPTS = 10
 
 
@@ -43,6 +42,7 @@ class Profile:
     current_multipliers: tuple[int, ...]
     current_samples: int
     current_seconds: float  # time bound of the samples of one point
+    warm_up_seconds: float  # of each read point, before it is timed (WARM_UP_REQUESTS)
     reference_multipliers: tuple[int, ...]  # at 200 deployables, the reference's figures
     historical_sizes: tuple[int, ...]
     historical_samples: int
@@ -67,6 +67,7 @@ DEFAULT = Profile(
     current_multipliers=(1, 10, 100),
     current_samples=100,
     current_seconds=4.0,
+    warm_up_seconds=3.0,
     reference_multipliers=(5, 50),
     historical_sizes=(1000, 10000, 100000),
     historical_samples=30,  # fewer for the longest histories: the time bound stops them
@@ -86,6 +87,7 @@ QUICK = Profile(
     current_multipliers=(1, 10, 100),
     current_samples=10,
     current_seconds=1.0,
+    warm_up_seconds=1.0,
     reference_multipliers=(5,),
     historical_sizes=(1000, 10000),
     historical_samples=5,
@@ -257,10 +259,11 @@ async def writes(profile: Profile, directory: Path) -> list[dict[str, Any]]:
 async def _warm_up(
     service: Callable[[], Awaitable[Any]],
     engine: Callable[[], Awaitable[Any]],
+    seconds: float,
     requests: int = WARM_UP_REQUESTS,
 ) -> None:
-    """Both paths in turns, ``requests`` times each and for ``WARM_UP_SECONDS`` at least."""
-    deadline = time.perf_counter() + WARM_UP_SECONDS
+    """Both paths in turns, ``requests`` times each and for ``seconds`` at least."""
+    deadline = time.perf_counter() + seconds
     done = 0
     while done < requests or time.perf_counter() < deadline:
         await service()
@@ -315,7 +318,9 @@ async def _current_point(
 ) -> dict[str, Any]:
     outcome = Outcome()
     async with Http(service.url, 1) as http:
-        await _warm_up(lambda: http.get("/current", outcome), engine.current_items)
+        await _warm_up(
+            lambda: http.get("/current", outcome), engine.current_items, profile.warm_up_seconds
+        )
         # The service is idle while the engine is timed: its CPU is its requests' own.
         cpu = procs.cpu_seconds(service.pid)
         latencies, bodies, engine_latencies, counts = await _sample(
@@ -536,7 +541,12 @@ async def historical(profile: Profile, directory: Path) -> list[dict[str, Any]]:
                     async def read_engine(name: str = component) -> int:
                         return await engine.history_items(name)
 
-                    await _warm_up(read, read_engine, WARM_UP_REQUESTS if size <= 10_000 else 1)
+                    await _warm_up(
+                        read,
+                        read_engine,
+                        profile.warm_up_seconds,
+                        WARM_UP_REQUESTS if size <= 10_000 else 1,
+                    )
                     idle = procs.memory_kib(service.pid)
                     peak_reset = largest and procs.reset_peak_rss(service.pid)
                     cpu = procs.cpu_seconds(service.pid)
