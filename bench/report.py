@@ -427,7 +427,9 @@ def render(results: dict[str, Any], plot_link: str | None) -> str:
             f"the engine alone doing what the service does ({shards} `Query` calls in "
             "parallel, every "
             "page), the two timed in turns, request by request. History grows in place: the "
-            "same deployables, 1x, then 10x, then 100x their count in history records. "
+            "same deployables, 1x, then 10x, then 100x their count in history records, the "
+            "first record of each its current state, the later ones older (a backfill, so "
+            "that the current items are written once: see change 9). "
             "*Complete*: every deployable once, at its newest state.",
             "",
         ]
