@@ -57,8 +57,8 @@ def child_environment(**extra: str) -> dict[str, str]:
         AWS_REGION="us-east-1",
         DEPLOYSTATUS_TABLE=TABLE,
         NO_PROXY="127.0.0.1",
-        **extra,
     )
+    env.update(extra)
     return env
 
 
@@ -289,9 +289,9 @@ def dev_service(directory: Path, name: str) -> Iterator[Started]:
 
 
 @contextmanager
-def serve_with_workers(directory: Path, workers: int) -> Iterator[Started]:
-    """``deploystatus local-db`` + ``init-table`` + ``serve --workers N`` (production's way)."""
-    db_port, port = free_port(), free_port()
+def local_db(directory: Path) -> Iterator[Started]:
+    """``deploystatus local-db``: the engine alone (dynalite), data under ``directory``."""
+    db_port = free_port()
     engine = _launch(
         "local-db",
         ["local-db", "--db-host", HOST, "--db-port", str(db_port), "--data-dir", str(directory)],
@@ -307,27 +307,40 @@ def serve_with_workers(directory: Path, workers: int) -> Iterator[Started]:
                 raise BenchError(f"local-db did not start:\n{engine.tail()}")
             time.sleep(0.1)
         engine.remember_children()
-        env = child_environment(AWS_ENDPOINT_URL_DYNAMODB=engine.engine_url)
-        subprocess.run(
-            [sys.executable, "-m", "deploystatus", "init-table"],
-            env=env,
-            cwd=directory,
-            check=True,
-            capture_output=True,
-            timeout=START_TIMEOUT,
-        )
-        server = _launch(
-            f"serve --workers {workers}",
-            ["serve", "--host", HOST, "--port", str(port), "--workers", str(workers)],
-            directory,
-            env,
-            f"serve-{workers}.log",
-        )
-        server.port, server.db_port = port, db_port
-        try:
-            server.wait_ready()
-            yield server
-        finally:
-            server.stop()
+        yield engine
     finally:
         engine.stop()
+
+
+@contextmanager
+def serve_table(
+    directory: Path, engine: Started, table: str = TABLE, workers: int | None = None
+) -> Iterator[Started]:
+    """``deploystatus init-table`` + ``serve`` (production's way) on ``engine``'s ``table``."""
+    port = free_port()
+    env = child_environment(AWS_ENDPOINT_URL_DYNAMODB=engine.engine_url, DEPLOYSTATUS_TABLE=table)
+    subprocess.run(
+        [sys.executable, "-m", "deploystatus", "init-table"],
+        env=env,
+        cwd=directory,
+        check=True,
+        capture_output=True,
+        timeout=START_TIMEOUT,
+    )
+    args = ["serve", "--host", HOST, "--port", str(port)]
+    if workers is not None:
+        args += ["--workers", str(workers)]
+    server = _launch(f"serve {table}", args, directory, env, f"serve-{table}-{workers or 1}.log")
+    server.port, server.db_port = port, engine.db_port
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def serve_with_workers(directory: Path, workers: int) -> Iterator[Started]:
+    """``deploystatus local-db`` + ``init-table`` + ``serve --workers N`` (production's way)."""
+    with local_db(directory) as engine, serve_table(directory, engine, workers=workers) as server:
+        yield server

@@ -426,10 +426,10 @@ def render(results: dict[str, Any], plot_link: str | None) -> str:
             f"{warm_up['seconds']:g} s, at least {warm_up['requests']} requests), against "
             f"the engine alone doing what the service does ({shards} `Query` calls in "
             "parallel, every "
-            "page), the two timed in turns, request by request. History grows in place: the "
-            "same deployables, 1x, then 10x, then 100x their count in history records, the "
-            "first record of each its current state, the later ones older (a backfill, so "
-            "that the current items are written once: see change 9). "
+            "page), the two timed in turns, request by request. Each history size (1x, 10x, "
+            "100x the deployable count in history records) is a table of its own in one "
+            "engine, with a service of its own, and the sizes of a deployable count are "
+            "timed in turns too (change 9). "
             "*Complete*: every deployable once, at its newest state.",
             "",
         ]

@@ -4,6 +4,7 @@ through the API, measures the service and the engine alone, and returns plain JS
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import procs
-from .data import BASE_NS, Clock, Sent, WriteWorkload, deployables, history_batches
+from .data import Clock, Sent, WriteWorkload, deployables, history_batches
 from .engine import Engine, engine_client
 from .load import Http, Outcome, run_clients
 from .stats import latency_summary, percentile, ratio
@@ -28,8 +29,7 @@ WARM_UP_RECORDS = 1000
 # deployables, on a new engine: 6.7 ms for the first 50, 2.5 ms after about 3 s of them).
 # A polling dashboard meets a warm engine; the figures are the steady state.
 WARM_UP_REQUESTS = 20
-MARKER = "mark"  # every deployable's current state while its history grows (/current)
-BACKFILL_NS = 86_400 * 1_000_000_000  # backfilled history: within the day before
+MARKER = "mark"  # every deployable's current state (/current)
 LOAD_ATTEMPTS = 10
 
 
@@ -273,30 +273,35 @@ async def _warm_up(
         done += 1
 
 
+Timed = tuple[list[float], list[Any], list[float], list[Any]]  # service, engine: latencies, results
+
+
 async def _sample(
-    service: Callable[[], Awaitable[Any]],
-    engine: Callable[[], Awaitable[Any]],
+    pairs: Sequence[tuple[Callable[[], Awaitable[Any]], Callable[[], Awaitable[Any]]]],
     samples: int,
     seconds: float,
     minimum: int = 3,
-) -> tuple[list[float], list[Any], list[float], list[Any]]:
-    """Up to ``samples`` sequential calls of each of ``service()`` and ``engine()``, at
-    least ``minimum``, and no more once ``seconds`` have passed: interleaved, in turns
-    (service then engine, then engine then service), so that both meet the same machine
-    (another process's burst, the engine compacting what was just loaded). Returns the
-    latencies and results of each."""
-    timed: dict[str, tuple[list[float], list[Any]]] = {"service": ([], []), "engine": ([], [])}
-    calls = {"service": service, "engine": engine}
+) -> list[Timed]:
+    """Up to ``samples`` sequential calls of each ``service()`` and ``engine()`` of every
+    pair, at least ``minimum``, and no more once ``seconds`` have passed: interleaved, in
+    turns (each pair's service then engine, then the other way round, pairs in turn), so
+    that all meet the same machine (another process's burst, a drift over minutes).
+    Returns, per pair, the latencies and results of its service and of its engine."""
+    timed: list[Timed] = [([], [], [], []) for _ in pairs]
     deadline = time.perf_counter() + seconds
     for done in range(samples):
         if done >= minimum and time.perf_counter() > deadline:
             break
-        for name in ("service", "engine") if done % 2 == 0 else ("engine", "service"):
-            latencies, values = timed[name]
-            started = time.perf_counter()
-            values.append(await calls[name]())
-            latencies.append(time.perf_counter() - started)
-    return (*timed["service"], *timed["engine"])
+        forward = done % 2 == 0
+        indexed = list(enumerate(pairs))
+        for index, (service, engine) in indexed if forward else indexed[::-1]:
+            latencies, values, engine_latencies, engine_values = timed[index]
+            calls = ((service, latencies, values), (engine, engine_latencies, engine_values))
+            for call, spent, results in calls if forward else calls[::-1]:
+                started = time.perf_counter()
+                results.append(await call())
+                spent.append(time.perf_counter() - started)
+    return timed
 
 
 def _check_current(content: bytes | None, expected: int, marker: str) -> bool:
@@ -310,30 +315,16 @@ def _check_current(content: bytes | None, expected: int, marker: str) -> bool:
     )
 
 
-async def _current_point(
-    profile: Profile,
-    service: procs.Started,
-    engine: Engine,
+def _current_result(
     count: int,
     multiplier: int,
-    marker: str,
+    outcome: Outcome,
+    timed: Timed,
+    server_cpu: float,
 ) -> dict[str, Any]:
-    outcome = Outcome()
-    async with Http(service.url, 1) as http:
-        await _warm_up(
-            lambda: http.get("/current", outcome), engine.current_items, profile.warm_up_seconds
-        )
-        # The service is idle while the engine is timed: its CPU is its requests' own.
-        cpu = procs.cpu_seconds(service.pid)
-        latencies, bodies, engine_latencies, counts = await _sample(
-            lambda: http.get("/current", outcome),
-            engine.current_items,
-            profile.current_samples,
-            profile.current_seconds,
-        )
-        server_cpu = procs.cpu_seconds(service.pid) - cpu
-    complete = outcome.errors == 0 and _check_current(bodies[0], count, marker)
-    complete = complete and _check_current(bodies[-1], count, marker)
+    latencies, bodies, engine_latencies, counts = timed
+    complete = outcome.errors == 0 and _check_current(bodies[0], count, MARKER)
+    complete = complete and _check_current(bodies[-1], count, MARKER)
     result: dict[str, Any] = {
         "deployables": count,
         "multiplier": multiplier,
@@ -361,45 +352,76 @@ async def _current_series(
     multipliers: Sequence[int],
     with_mixed: bool,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any] | None]:
-    """One service, one deployable count, history grown step by step; the mixed load
-    after the last step if asked.
+    """One deployable count at every history size, timed side by side; the mixed load on
+    the largest history if asked.
 
-    The first step sets every deployable's current state (state ``MARKER``); the later
-    ones add history older than it (a backfill), so that what grows is history alone.
-    dynalite's LevelDB keeps every overwritten version of an item until it compacts them:
-    rewriting each current item 2 and 9 times made the engine alone 1.16x and 1.47x slower
-    to query them, with no history added (bench/changes.md, change 9). That measures churn
-    at the local engine, not history size; DynamoDB has no such cost."""
+    Each history size is a table of its own in one engine, served by a service of its own,
+    and the sizes are timed in turns, request by request: the machine drifts by a third
+    over minutes, and a ratio of two points timed minutes apart measured the drift. In
+    every table each deployable's records are posted together, the newest last, so its
+    current item is written once: dynalite's LevelDB keeps every overwritten version of an
+    item until it compacts them, and rewriting each current item 2 and 9 times made the
+    engine alone 1.16x and 1.47x slower to query them with no history added (bench/changes.md,
+    change 9), a cost of churn at the local engine, not of history size."""
     name = f"current-{count}"
-    mixed: dict[str, Any] | None = None
-    points: list[dict[str, Any]] = []
-    loads: list[dict[str, Any]] = []
     pool = deployables("cur", count)
     clock = Clock()
-    backfill = Clock(BASE_NS - BACKFILL_NS)
-    with procs.dev_service(directory / name, name) as service:
-        async with engine_client(service.engine_url, procs.TABLE) as engine:
-            loaded = 0
-            for multiplier in multipliers:
-                batches = (
-                    history_batches(pool, multiplier, profile.load_batch, clock, MARKER)
-                    if loaded == 0
-                    else history_batches(
-                        pool, multiplier - loaded, profile.load_batch, backfill, "deploy-success"
-                    )
+    loads: list[dict[str, Any]] = []
+    with procs.local_db(directory / name) as db, contextlib.ExitStack() as services:
+        served = {
+            m: services.enter_context(
+                procs.serve_table(directory / name, db, f"{procs.TABLE}-{count}-x{m}")
+            )
+            for m in multipliers
+        }
+        async with contextlib.AsyncExitStack() as engines:
+            alone = {
+                m: await engines.enter_async_context(
+                    engine_client(db.engine_url, f"{procs.TABLE}-{count}-x{m}")
                 )
-                loaded_now = await load(service.url, batches, profile.load_clients)
-                loaded = multiplier
-                loads.append({"deployables": count, "multiplier": multiplier, **loaded_now})
+                for m in multipliers
+            }
+            for m in multipliers:
+                batches = history_batches(pool, m, profile.load_batch, clock, MARKER)
+                loaded = await load(served[m].url, batches, profile.load_clients)
+                loads.append({"deployables": count, "multiplier": m, **loaded})
                 log(
-                    f"loaded {loaded_now['records']} records for {count} deployables "
-                    f"({loaded_now['records_per_s']:.0f}/s)"
+                    f"loaded {loaded['records']} records for {count} deployables "
+                    f"({loaded['records_per_s']:.0f}/s)"
                 )
-                points.append(
-                    await _current_point(profile, service, engine, count, multiplier, MARKER)
+            async with contextlib.AsyncExitStack() as clients:
+                http = {
+                    m: await clients.enter_async_context(Http(served[m].url, 1))
+                    for m in multipliers
+                }
+                outcomes = {m: Outcome() for m in multipliers}
+
+                def read(m: int) -> Callable[[], Awaitable[bytes | None]]:
+                    return lambda: http[m].get("/current", outcomes[m])
+
+                for m in multipliers:
+                    await _warm_up(read(m), alone[m].current_items, profile.warm_up_seconds)
+                cpu = {m: procs.cpu_seconds(served[m].pid) for m in multipliers}
+                # Every size in turns (service, engine alone), round after round.
+                timed = await _sample(
+                    [(read(m), alone[m].current_items) for m in multipliers],
+                    profile.current_samples,
+                    profile.current_seconds * len(multipliers),
                 )
+                points = [
+                    _current_result(
+                        count,
+                        m,
+                        outcomes[m],
+                        timed[i],
+                        procs.cpu_seconds(served[m].pid) - cpu[m],
+                    )
+                    for i, m in enumerate(multipliers)
+                ]
+            mixed: dict[str, Any] | None = None
             if with_mixed:
-                mixed = await _mixed(profile, service, pool, clock, points[-1])
+                largest = max(multipliers)
+                mixed = await _mixed(profile, served[largest], pool, clock, points[-1])
     return points, loads, mixed
 
 
@@ -566,9 +588,8 @@ async def historical(profile: Profile, directory: Path) -> list[dict[str, Any]]:
                     # RSS is a figure of the largest history only (the sampling thread
                     # costs the client some time, service and engine alike).
                     with _RssSampler(service.pid if largest else None) as sampler:
-                        latencies, bodies, engine_latencies, engine_counts = await _sample(
-                            read,
-                            read_engine,
+                        [(latencies, bodies, engine_latencies, engine_counts)] = await _sample(
+                            [(read, read_engine)],
                             profile.historical_samples,
                             profile.historical_seconds,
                             minimum=2,
