@@ -207,6 +207,20 @@ def explanations(results: dict[str, Any]) -> list[str]:
                 " ms."
             )
         )
+    current = results.get("current", [])
+    for count, growth in history_ratios(current):
+        one = _find(current, deployables=count, multiplier=1)
+        hundred = _find(current, deployables=count, multiplier=100)
+        if growth <= 1.2 or one is None or hundred is None:
+            continue
+        lines.append(
+            f"- `/current` at {count:,} deployables, 100x history over 1x: the engine alone "
+            f"went from {one['engine']['p50_ms']:.1f} to {hundred['engine']['p50_ms']:.1f} ms "
+            f"(timed in turns with the service), the service's CPU per request from "
+            f"{one['server_cpu_ms_per_request']:.1f} to {hundred['server_cpu_ms_per_request']:.1f}"
+            " ms. Each size has a service of its own, and the one that took the 100x load is "
+            "slower to read whatever the history: change 9 below."
+        )
     historical = results.get("historical", [])
     over = [h for h in historical if h["engine_over_service"] > 2]
     if over:
