@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
 
 class SharedRead(Generic[T]):
-    def __init__(self, read: Callable[[], Awaitable[T]]) -> None:
+    def __init__(self, read: Callable[[], Coroutine[Any, Any, T]]) -> None:
         self._read = read
         self._running: asyncio.Task[T] | None = None
         # The read that starts when the running one ends, shared by those who came meanwhile.
@@ -41,12 +41,9 @@ class SharedRead(Generic[T]):
         # A caller that gives up (its client went away) does not cancel the others' read.
         return await asyncio.shield(result)
 
-    async def _run(self) -> T:
-        return await self._read()
-
     def _start(self) -> asyncio.Task[T]:
         # In a context of its own: it is no one caller's (no request id in its logs).
-        task = asyncio.get_running_loop().create_task(self._run(), context=contextvars.Context())
+        task = asyncio.get_running_loop().create_task(self._read(), context=contextvars.Context())
         self._running = task
         task.add_done_callback(self._ended)
         return task
