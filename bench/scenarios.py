@@ -288,12 +288,12 @@ async def _sample(
     that all meet the same machine (another process's burst, a drift over minutes).
     Returns, per pair, the latencies and results of its service and of its engine."""
     timed: list[Timed] = [([], [], [], []) for _ in pairs]
+    indexed = list(enumerate(pairs))
     deadline = time.perf_counter() + seconds
     for done in range(samples):
         if done >= minimum and time.perf_counter() > deadline:
             break
         forward = done % 2 == 0
-        indexed = list(enumerate(pairs))
         for index, (service, engine) in indexed if forward else indexed[::-1]:
             latencies, values, engine_latencies, engine_values = timed[index]
             calls = ((service, latencies, values), (engine, engine_latencies, engine_values))
@@ -367,18 +367,15 @@ async def _current_series(
     pool = deployables("cur", count)
     clock = Clock()
     loads: list[dict[str, Any]] = []
+    tables = {m: f"{procs.TABLE}-{count}-x{m}" for m in multipliers}
     with procs.local_db(directory / name) as db, contextlib.ExitStack() as services:
         served = {
-            m: services.enter_context(
-                procs.serve_table(directory / name, db, f"{procs.TABLE}-{count}-x{m}")
-            )
+            m: services.enter_context(procs.serve_table(directory / name, db, tables[m]))
             for m in multipliers
         }
         async with contextlib.AsyncExitStack() as engines:
             alone = {
-                m: await engines.enter_async_context(
-                    engine_client(db.engine_url, f"{procs.TABLE}-{count}-x{m}")
-                )
+                m: await engines.enter_async_context(engine_client(db.engine_url, tables[m]))
                 for m in multipliers
             }
             for m in multipliers:
