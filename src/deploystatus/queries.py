@@ -119,7 +119,7 @@ async def filtered_current(services: Services, wanted: CurrentFilter) -> Respons
         records = await store.current()
     else:
         records = await store.current_matching(wanted.component_prefix)
-    body = services.encoder.body(record for record in records if wanted.matches(record))
+    body = services.encoder.states_body(r for r in records if wanted.matches(r))
     return Response(body, media_type=JSON)
 
 

@@ -10,41 +10,46 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from .memo import Memo
 from .records import Record
 from .timestamps import Renderer
 
 GO_ESCAPES = str.maketrans(
     {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 )
-_CACHE_LIMIT = 65_536
+_STRINGS_LIMIT = 65_536
+# Current states, one per deployable: room for 32,768 of them (190 bytes each).
+_STATES_LIMIT = 32_768
 
 EMPTY_BODY = b'{"Records":[]}'
+
+
+def _go_string(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False).translate(GO_ESCAPES)
 
 
 class RecordsEncoder:
     def __init__(self, renderer: Renderer) -> None:
         self.renderer = renderer
         # Components, environments and states repeat endlessly: encode each once.
-        self._strings: dict[str, str] = {}
+        self._string = Memo(_go_string, _STRINGS_LIMIT).get
+        self._states = Memo(self._object, _STATES_LIMIT)
 
-    def _string(self, value: str) -> str:
-        encoded = self._strings.get(value)
-        if encoded is None:
-            encoded = json.dumps(value, ensure_ascii=False).translate(GO_ESCAPES)
-            if len(self._strings) >= _CACHE_LIMIT:
-                self._strings.clear()
-            self._strings[value] = encoded
-        return encoded
+    def _object(self, r: Record) -> str:
+        string = self._string
+        return (
+            f'{{"Component":{string(r.component)},"Environment":{string(r.environment)},'
+            f'"Timestamp":"{self.renderer.render(r.timestamp)}","State":{string(r.state)}}}'
+        )
 
     def objects(self, records: Iterable[Record]) -> str:
         """The records as comma-separated JSON objects, without the surrounding array."""
-        string = self._string
-        render = self.renderer.render
-        return ",".join(
-            f'{{"Component":{string(r.component)},"Environment":{string(r.environment)},'
-            f'"Timestamp":"{render(r.timestamp)}","State":{string(r.state)}}}'
-            for r in records
-        )
+        return ",".join(map(self._object, records))
 
     def body(self, records: Iterable[Record]) -> bytes:
         return f'{{"Records":[{self.objects(records)}]}}'.encode()
+
+    def states_body(self, records: Iterable[Record]) -> bytes:
+        """`body` for current states: the same records come back read after read, so each
+        one's JSON is kept (`Memo`) instead of being written again."""
+        return f'{{"Records":[{",".join(map(self._states.get, records))}]}}'.encode()

@@ -75,7 +75,7 @@ async def current(request: Request) -> Response:
     if wanted is not None:
         return await filtered_current(services, wanted)
     records = await services.store.current()
-    return Response(services.encoder.body(records), media_type=JSON)
+    return Response(services.encoder.states_body(records), media_type=JSON)
 
 
 @router.api_route("/historical/{component}", methods=["GET", "HEAD"], **openapi.HISTORICAL)

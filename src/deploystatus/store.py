@@ -26,6 +26,7 @@ from . import timestamps
 from .config import Settings
 from .dynamodb import Client, ConditionalCheckFailed, ResourceInUse, TableNotFound, send
 from .errors import DeployStatusError, InvalidRequest, StorageError, StorageUnavailable
+from .memo import Memo
 from .records import Record
 from .shared_read import SharedRead
 from .slots import CallSlots
@@ -34,6 +35,7 @@ T = TypeVar("T")
 
 CURRENT_SHARDS = 4  # part of the stored format: changing it needs a migration
 BATCH_SIZE = 25  # BatchWriteItem's limit
+CURRENT_RECORDS_LIMIT = 32_768  # deployables whose records reads reuse (560 bytes each)
 _READS = frozenset({"Query", "GetItem", "DescribeTable"})  # served first when calls queue
 _MAX_BACKOFF = 1.0
 # History range reads (Store.history_page): see docs/design.md, "Query options".
@@ -86,9 +88,11 @@ def _history_record(component: str, item: Item) -> Record:
     return Record(component, environment, state, timestamp)
 
 
-def _current_record(item: Item) -> Record:
-    component, environment = item["SK"]["S"].split("#", 1)
-    timestamp, state = item["Latest"]["S"].split("#", 1)
+def _current_record(stored: tuple[str, str]) -> Record:
+    """The record of a current item's ``(SK, Latest)``."""
+    key, latest = stored
+    component, environment = key.split("#", 1)
+    timestamp, state = latest.split("#", 1)
     return Record(component, environment, state, timestamp)
 
 
@@ -123,6 +127,8 @@ class Store:
         self._slots = CallSlots(max_concurrent_calls, wait_seconds=retry_seconds)
         self._retry_seconds = retry_seconds
         self._current = SharedRead(self._read_current)
+        # Current items come back read after read: each one's record is built once.
+        self._current_records = Memo(_current_record, CURRENT_RECORDS_LIMIT)
 
     @classmethod
     def from_settings(cls, client: Client, settings: Settings) -> Self:
@@ -231,7 +237,11 @@ class Store:
 
     async def _read_current(self) -> Sequence[Record]:
         items = await self._current_items(range(CURRENT_SHARDS), prefix=None)
-        return tuple(_current_record(item) for item in items)
+        return tuple(self._records_of(items))
+
+    def _records_of(self, items: Iterable[Item]) -> list[Record]:
+        record = self._current_records.get
+        return [record((item["SK"]["S"], item["Latest"]["S"])) for item in items]
 
     def _current_query(self, shard: int, prefix: str | None) -> dict[str, Any]:
         values = {":pk": {"S": f"CURRENT#{shard}"}}
@@ -368,13 +378,13 @@ class Store:
     async def component_current(self, component: str) -> list[Record]:
         """The latest record of each of a component's environments: one Query on its shard."""
         items = await self._current_items([current_shard(component)], prefix=component + "#")
-        return [_current_record(item) for item in items]
+        return self._records_of(items)
 
     async def current_matching(self, component_prefix: str) -> list[Record]:
         """`current` for the components that start with ``component_prefix``: the prefix is
         a key condition on every shard, so only matching items are read."""
         items = await self._current_items(range(CURRENT_SHARDS), prefix=component_prefix or None)
-        return [_current_record(item) for item in items]
+        return self._records_of(items)
 
     # The table itself
 
