@@ -314,9 +314,14 @@ def local_db(directory: Path) -> Iterator[Started]:
 
 @contextmanager
 def serve_table(
-    directory: Path, engine: Started, table: str = TABLE, workers: int | None = None
+    directory: Path,
+    engine: Started,
+    table: str = TABLE,
+    workers: int | None = None,
+    role: str = "serve",
 ) -> Iterator[Started]:
-    """``deploystatus init-table`` + ``serve`` (production's way) on ``engine``'s ``table``."""
+    """``deploystatus init-table`` + ``serve`` (production's way) on ``engine``'s ``table``;
+    ``role`` names its log, for two services of one table."""
     port = free_port()
     env = child_environment(AWS_ENDPOINT_URL_DYNAMODB=engine.engine_url, DEPLOYSTATUS_TABLE=table)
     subprocess.run(
@@ -330,7 +335,8 @@ def serve_table(
     args = ["serve", "--host", HOST, "--port", str(port)]
     if workers is not None:
         args += ["--workers", str(workers)]
-    server = _launch(f"serve {table}", args, directory, env, f"serve-{table}-{workers or 1}.log")
+    log = f"{role}-{table}-{workers or 1}.log"
+    server = _launch(f"{role} {table}", args, directory, env, log)
     server.port, server.db_port = port, engine.db_port
     try:
         server.wait_ready()

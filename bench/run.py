@@ -72,6 +72,7 @@ async def measure(profile: scenarios.Profile, only: set[str], directory: Path) -
         current = await scenarios.current(profile, directory, with_mixed="mixed" in only)
         results["current"] = current["points"]
         results["loads"] = current["loads"]
+        results["after_load"] = current["after_load"]
         if current["mixed"] is not None:
             results["mixed"] = current["mixed"]
     if "historical" in only:

@@ -345,32 +345,48 @@ def _current_result(
     return result
 
 
+@dataclass
+class _Series:
+    points: list[dict[str, Any]]
+    loads: list[dict[str, Any]]
+    after_load: dict[str, Any]
+    mixed: dict[str, Any] | None
+
+
 async def _current_series(
     profile: Profile,
     directory: Path,
     count: int,
     multipliers: Sequence[int],
     with_mixed: bool,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any] | None]:
+) -> _Series:
     """One deployable count at every history size, timed side by side; the mixed load on
     the largest history if asked.
 
-    Each history size is a table of its own in one engine, served by a service of its own,
-    and the sizes are timed in turns, request by request: the machine drifts by a third
-    over minutes, and a ratio of two points timed minutes apart measured the drift. In
-    every table each deployable's records are posted together, the newest last, so its
-    current item is written once: dynalite's LevelDB keeps every overwritten version of an
-    item until it compacts them, and rewriting each current item 2 and 9 times made the
-    engine alone 1.16x and 1.47x slower to query them with no history added (bench/changes.md,
-    change 9), a cost of churn at the local engine, not of history size."""
+    Each history size is a table of its own in one engine, and the sizes are timed in
+    turns, request by request: the machine drifts by a third over minutes, and a ratio of
+    two points timed minutes apart measured the drift. In every table each deployable's
+    records are posted together, the newest last, so its current item is written once:
+    dynalite's LevelDB keeps every overwritten version of an item until it compacts them,
+    and rewriting each current item 2 and 9 times made the engine alone 1.16x and 1.47x
+    slower to query them with no history added (bench/changes.md, change 9), a cost of
+    churn at the local engine, not of history size.
+
+    A table is loaded through a service of its own and read through another, started once
+    the data is in: a process that has just taken a million records reads more slowly
+    whatever the table's size (change 9), and the figure that matters compares sizes, not
+    processes' pasts. That slowdown is measured on its own (`_after_load`)."""
     name = f"current-{count}"
     pool = deployables("cur", count)
     clock = Clock()
     loads: list[dict[str, Any]] = []
     tables = {m: f"{procs.TABLE}-{count}-x{m}" for m in multipliers}
+    largest = max(multipliers)
     with procs.local_db(directory / name) as db, contextlib.ExitStack() as services:
-        served = {
-            m: services.enter_context(procs.serve_table(directory / name, db, tables[m]))
+        loaders = {
+            m: services.enter_context(
+                procs.serve_table(directory / name, db, tables[m], role="load")
+            )
             for m in multipliers
         }
         async with contextlib.AsyncExitStack() as engines:
@@ -380,12 +396,16 @@ async def _current_series(
             }
             for m in multipliers:
                 batches = history_batches(pool, m, profile.load_batch, clock, MARKER)
-                loaded = await load(served[m].url, batches, profile.load_clients)
+                loaded = await load(loaders[m].url, batches, profile.load_clients)
                 loads.append({"deployables": count, "multiplier": m, **loaded})
                 log(
                     f"loaded {loaded['records']} records for {count} deployables "
                     f"({loaded['records_per_s']:.0f}/s)"
                 )
+            served = {
+                m: services.enter_context(procs.serve_table(directory / name, db, tables[m]))
+                for m in multipliers
+            }
             async with contextlib.AsyncExitStack() as clients:
                 http = {
                     m: await clients.enter_async_context(Http(served[m].url, 1))
@@ -415,11 +435,56 @@ async def _current_series(
                     )
                     for i, m in enumerate(multipliers)
                 ]
+            after_load = await _after_load(
+                profile, points[-1], loads[-1]["records"], loaders[largest], served[largest]
+            )
             mixed: dict[str, Any] | None = None
             if with_mixed:
-                largest = max(multipliers)
                 mixed = await _mixed(profile, served[largest], pool, clock, points[-1])
-    return points, loads, mixed
+    return _Series(points, loads, after_load, mixed)
+
+
+async def _after_load(
+    profile: Profile,
+    point: dict[str, Any],
+    loaded: int,
+    loader: procs.Started,
+    fresh: procs.Started,
+) -> dict[str, Any]:
+    """``point``'s table read by the service that loaded it and by the one started after,
+    in turns: what a process's past (``loaded`` records taken) costs its reads."""
+    outcome = Outcome()
+    async with Http(loader.url, 1) as by_loader, Http(fresh.url, 1) as by_fresh:
+
+        def read(http: Http) -> Callable[[], Awaitable[bytes | None]]:
+            return lambda: http.get("/current", outcome)
+
+        await _warm_up(read(by_loader), read(by_fresh), profile.warm_up_seconds)
+        cpu = [procs.cpu_seconds(loader.pid), procs.cpu_seconds(fresh.pid)]
+        [(loader_times, _, fresh_times, _)] = await _sample(
+            [(read(by_loader), read(by_fresh))], profile.current_samples, profile.current_seconds
+        )
+        cpu = [procs.cpu_seconds(loader.pid) - cpu[0], procs.cpu_seconds(fresh.pid) - cpu[1]]
+
+    def summary(times: list[float], seconds: float) -> dict[str, Any]:
+        per_request = round(seconds / len(times) * 1000, 2)
+        return {**latency_summary(times), "server_cpu_ms_per_request": per_request}
+
+    result = {
+        "deployables": point["deployables"],
+        "history": point["history"],
+        "records_loaded": loaded,
+        "loader": summary(loader_times, cpu[0]),
+        "fresh": summary(fresh_times, cpu[1]),
+        "errors": outcome.errors,
+    }
+    log(
+        f"/current {point['deployables']} x{point['multiplier']}, read by the service that "
+        f"loaded it: p50 {result['loader']['p50_ms']:.1f} ms, CPU "
+        f"{result['loader']['server_cpu_ms_per_request']:.1f} ms; by a fresh one: "
+        f"{result['fresh']['p50_ms']:.1f} ms, {result['fresh']['server_cpu_ms_per_request']:.1f}"
+    )
+    return result
 
 
 MIXED_DEPLOYABLES = 1000
@@ -430,6 +495,7 @@ async def current(profile: Profile, directory: Path, with_mixed: bool) -> dict[s
     1,000-deployable data (or the largest there is) once its history is complete."""
     points: list[dict[str, Any]] = []
     loads: list[dict[str, Any]] = []
+    after_load: list[dict[str, Any]] = []
     mixed: dict[str, Any] | None = None
     series = [(count, profile.current_multipliers) for count in profile.current_deployables]
     if profile.reference_multipliers:
@@ -437,13 +503,14 @@ async def current(profile: Profile, directory: Path, with_mixed: bool) -> dict[s
     counts = profile.current_deployables
     mixed_on = MIXED_DEPLOYABLES if MIXED_DEPLOYABLES in counts else max(counts, default=0)
     for count, multipliers in series:
-        more, loaded, mixed_now = await _current_series(
+        done = await _current_series(
             profile, directory, count, multipliers, with_mixed and count == mixed_on
         )
-        points.extend(more)
-        loads.extend(loaded)
-        mixed = mixed_now or mixed
-    return {"points": points, "loads": loads, "mixed": mixed}
+        points.extend(done.points)
+        loads.extend(done.loads)
+        after_load.append(done.after_load)
+        mixed = done.mixed or mixed
+    return {"points": points, "loads": loads, "after_load": after_load, "mixed": mixed}
 
 
 # Mixed load

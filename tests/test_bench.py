@@ -105,6 +105,16 @@ def _results() -> dict[str, Any]:
             current(10000, 1, 100.0, 20.0),
             current(10000, 100, 110.0, 20.0),
         ],
+        "after_load": [
+            {
+                "deployables": 10000,
+                "history": 1000000,
+                "records_loaded": 990000,
+                "loader": {**latency(130.0), "server_cpu_ms_per_request": 60.0},
+                "fresh": {**latency(110.0), "server_cpu_ms_per_request": 45.0},
+                "errors": 0,
+            }
+        ],
     }
 
 
@@ -129,4 +139,5 @@ def test_the_page_renders_from_results_alone() -> None:
     assert page.startswith("# Performance")
     assert "| 25 | 8 | 4,000 (4,000-4,000)" in page
     assert "10,000 deployables **1.10x**" in page
+    assert "| 10,000 | 1,000,000 | 990,000 | 130.0 | 110.0 | 60.00 | 45.00 | 1.33 |" in page
     assert "![latency against data size](performance/latency.png)" in page
