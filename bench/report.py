@@ -238,7 +238,9 @@ def explanations(results: dict[str, Any]) -> list[str]:
             "service's queue of calls (change 3 below) and, beside reads, writes hold at most "
             "3/8 of the slots (change 8), but a read still shares the engine with the other "
             "readers' calls and the writes already there. The idle p50 that divides the "
-            "ratio moves by half from run to run on this machine (change 8's table)."
+            "ratio moves by half from run to run on this machine (change 8's table); where "
+            "the time goes is measured below (*Where `/current`'s time goes under the mixed "
+            "load*)."
         )
     return lines
 
@@ -263,7 +265,7 @@ def _after_load_section(after_load: Sequence[dict[str, Any]]) -> list[str]:
         "The largest history of each deployable count read by the service that took its "
         "load through the API and by the one started after it (the one timed above), the "
         "two in turns, request by request. Not a target: it shows what a large write load "
-        "leaves behind in a process (change 9 below).",
+        "leaves behind in a process (changes 9 and 11 below).",
         "",
     ]
     rows = [
