@@ -36,7 +36,7 @@ T = TypeVar("T")
 CURRENT_SHARDS = 4  # part of the stored format: changing it needs a migration
 BATCH_SIZE = 25  # BatchWriteItem's limit
 CURRENT_RECORDS_LIMIT = 32_768  # deployables whose records reads reuse (560 bytes each)
-_READS = frozenset({"Query", "GetItem", "DescribeTable"})  # served first when calls queue
+_READS = frozenset({"Query", "DescribeTable"})  # served first when calls queue
 _MAX_BACKOFF = 1.0
 # History range reads (Store.history_page): see docs/design.md, "Query options".
 HISTORY_MAX_READ = 10_000  # items one page request reads at most when filtering by environment
