@@ -208,10 +208,8 @@ def explanations(results: dict[str, Any]) -> list[str]:
             )
         )
     current = results.get("current", [])
-    for count, growth in history_ratios(current):
-        one = _find(current, deployables=count, multiplier=1)
-        hundred = _find(current, deployables=count, multiplier=100)
-        if growth <= 1.2 or one is None or hundred is None:
+    for count, one, hundred in _history_pairs(current):
+        if _growth(one, hundred) <= 1.2:
             continue
         lines.append(
             f"- `/current` at {count:,} deployables, 100x history over 1x: the engine alone "
@@ -245,15 +243,27 @@ def explanations(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def history_ratios(current: Sequence[dict[str, Any]]) -> list[tuple[int, float]]:
-    """Per deployable count: p50 at 100x history over p50 at 1x."""
-    ratios = []
+Point = dict[str, Any]
+
+
+def _history_pairs(current: Sequence[Point]) -> list[tuple[int, Point, Point]]:
+    """Per deployable count with both: its points at 1x and at 100x history."""
+    pairs = []
     for count in sorted({p["deployables"] for p in current}):
         one = _find(current, deployables=count, multiplier=1)
         hundred = _find(current, deployables=count, multiplier=100)
         if one and hundred:
-            ratios.append((count, hundred["service"]["p50_ms"] / one["service"]["p50_ms"]))
-    return ratios
+            pairs.append((count, one, hundred))
+    return pairs
+
+
+def _growth(one: Point, hundred: Point) -> float:
+    return float(hundred["service"]["p50_ms"] / one["service"]["p50_ms"])
+
+
+def history_ratios(current: Sequence[Point]) -> list[tuple[int, float]]:
+    """Per deployable count: p50 at 100x history over p50 at 1x."""
+    return [(count, _growth(one, hundred)) for count, one, hundred in _history_pairs(current)]
 
 
 def _after_load_section(after_load: Sequence[dict[str, Any]]) -> list[str]:
@@ -268,6 +278,10 @@ def _after_load_section(after_load: Sequence[dict[str, Any]]) -> list[str]:
         "leaves behind in a process (changes 9 and 11 below).",
         "",
     ]
+
+    def over(loader: float, fresh: float) -> str:
+        return _num(loader / fresh if fresh else math.nan, 2)
+
     rows = [
         [
             f"{a['deployables']:,}",
@@ -277,10 +291,7 @@ def _after_load_section(after_load: Sequence[dict[str, Any]]) -> list[str]:
             f"{a['fresh']['p50_ms']:.1f}",
             f"{a['loader']['server_cpu_ms_per_request']:.2f}",
             f"{a['fresh']['server_cpu_ms_per_request']:.2f}",
-            _ratio(
-                a["loader"]["server_cpu_ms_per_request"],
-                a["fresh"]["server_cpu_ms_per_request"],
-            ),
+            over(a["loader"]["server_cpu_ms_per_request"], a["fresh"]["server_cpu_ms_per_request"]),
         ]
         for a in after_load
     ]
@@ -298,10 +309,6 @@ def _after_load_section(after_load: Sequence[dict[str, Any]]) -> list[str]:
         rows,
     )
     return [*out, ""]
-
-
-def _ratio(numerator: float, denominator: float) -> str:
-    return f"{numerator / denominator:.2f}" if denominator else "n/a"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

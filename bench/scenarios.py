@@ -304,6 +304,10 @@ async def _sample(
     return timed
 
 
+def _cpu_ms_per_request(seconds: float, requests: int) -> float:
+    return round(seconds / requests * 1000, 2)
+
+
 def _check_current(content: bytes | None, expected: int, marker: str) -> bool:
     """Complete: every deployable once, each at its newest state."""
     if content is None:
@@ -335,7 +339,7 @@ def _current_result(
         "errors": outcome.errors,
         "body_bytes": len(bodies[0] or b""),
         # CPU time is steadier than wall time on a shared machine.
-        "server_cpu_ms_per_request": round(server_cpu / len(latencies) * 1000, 2),
+        "server_cpu_ms_per_request": _cpu_ms_per_request(server_cpu, len(latencies)),
     }
     result["ratio_to_engine"] = ratio(result["service"]["p50_ms"], result["engine"]["p50_ms"])
     log(
@@ -460,22 +464,25 @@ async def _after_load(
             return lambda: http.get("/current", outcome)
 
         await _warm_up(read(by_loader), read(by_fresh), profile.warm_up_seconds)
-        cpu = [procs.cpu_seconds(loader.pid), procs.cpu_seconds(fresh.pid)]
+        loader_cpu, fresh_cpu = procs.cpu_seconds(loader.pid), procs.cpu_seconds(fresh.pid)
         [(loader_times, _, fresh_times, _)] = await _sample(
             [(read(by_loader), read(by_fresh))], profile.current_samples, profile.current_seconds
         )
-        cpu = [procs.cpu_seconds(loader.pid) - cpu[0], procs.cpu_seconds(fresh.pid) - cpu[1]]
+        loader_cpu = procs.cpu_seconds(loader.pid) - loader_cpu
+        fresh_cpu = procs.cpu_seconds(fresh.pid) - fresh_cpu
 
     def summary(times: list[float], seconds: float) -> dict[str, Any]:
-        per_request = round(seconds / len(times) * 1000, 2)
-        return {**latency_summary(times), "server_cpu_ms_per_request": per_request}
+        return {
+            **latency_summary(times),
+            "server_cpu_ms_per_request": _cpu_ms_per_request(seconds, len(times)),
+        }
 
     result = {
         "deployables": point["deployables"],
         "history": point["history"],
         "records_loaded": loaded,
-        "loader": summary(loader_times, cpu[0]),
-        "fresh": summary(fresh_times, cpu[1]),
+        "loader": summary(loader_times, loader_cpu),
+        "fresh": summary(fresh_times, fresh_cpu),
         "errors": outcome.errors,
     }
     log(
