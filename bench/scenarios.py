@@ -11,9 +11,12 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from deploystatus.dynamodb import DynamoDBError
+from deploystatus.http1 import ConnectionFailed
 
 from . import procs
 from .data import Clock, Sent, WriteWorkload, deployables, history_batches
@@ -444,7 +447,9 @@ async def _current_series(
             )
             mixed: dict[str, Any] | None = None
             if with_mixed:
-                mixed = await _mixed(profile, served[largest], pool, clock, points[-1])
+                mixed = await _mixed(
+                    profile, served[largest], alone[largest], pool, clock, points[-1]
+                )
     return _Series(points, loads, after_load, mixed)
 
 
@@ -526,70 +531,130 @@ async def current(profile: Profile, directory: Path, with_mixed: bool) -> dict[s
 async def _mixed(
     profile: Profile,
     service: procs.Started,
+    engine: Engine,
     pool: Sequence[tuple[str, str]],
     clock: Clock,
     idle: dict[str, Any],
 ) -> dict[str, Any]:
     """Writers posting 25-record batches to the deployables while readers read /current and
-    /historical/{component}, for a fixed time."""
+    /historical/{component}, for a fixed time, through the service and, as much time again,
+    straight to the engine as a client of the table would (`_MixedPath`).
+
+    The table grows and its current items are rewritten during the load, and a later
+    phase would meet a slower table: each path runs half its time in two phases, in the
+    order service, engine, engine, service."""
     workload = WriteWorkload("cur", profile.mixed_batch, clock)
     components = sorted({component for component, _ in pool})
-    posts, currents, histories = Outcome(), Outcome(), Outcome()
+    half = profile.mixed_seconds / 2
     async with (
         Http(service.url, profile.mixed_writers) as writers,
         Http(service.url, profile.mixed_readers) as readers,
     ):
+        through = _MixedPath(
+            write=lambda outcome: writers.post(workload.next_batch(), outcome),
+            current=lambda outcome: readers.get("/current", outcome),
+            history=lambda name, outcome: readers.get(f"/historical/{name}", outcome),
+        )
 
-        async def write(_: int) -> None:
-            await writers.post(workload.next_batch(), posts)
+        async def put(outcome: Outcome) -> None:
+            batch = workload.next_batch()
+            if await _timed(engine.put(batch), outcome):
+                outcome.records += len(batch)
 
-        turn = [0]
+        alone = _MixedPath(
+            write=put,
+            current=lambda outcome: _timed(engine.current_items(), outcome),
+            history=lambda name, outcome: _timed(engine.history_items(name), outcome),
+        )
+        for path in (through, alone, alone, through):
+            await path.run(profile, components, half)
+    result = through.summary(profile, idle["service"]["p50_ms"])
+    result.update(deployables=len(pool), history_records=idle["history"])
+    result["engine"] = alone.summary(profile, idle["engine"]["p50_ms"])
+    log(
+        f"mixed: {result['records_per_s']:.0f} records/s written, /current p99 "
+        f"{result['endpoints']['GET /current']['p99_ms']:.1f} ms, errors {result['errors']}; "
+        f"engine alone: {result['engine']['records_per_s']:.0f} records/s, p99 "
+        f"{result['engine']['endpoints']['GET /current']['p99_ms']:.1f} ms"
+    )
+    return result
 
-        async def read(client: int) -> None:
-            turn[0] += 1
-            if turn[0] % 2:
-                await readers.get("/current", currents)
+
+async def _timed(call: Awaitable[Any], outcome: Outcome) -> bool:
+    """An engine-alone step, timed and counted as `Http` does the service's requests: True
+    once it succeeded, an error of the engine or the connection counted, not raised."""
+    started = time.perf_counter()
+    try:
+        await call
+    except (DynamoDBError, ConnectionFailed, TimeoutError) as exc:
+        outcome.fail(repr(exc))
+        return False
+    outcome.seconds.append(time.perf_counter() - started)
+    return True
+
+
+@dataclass
+class _MixedPath:
+    """One path of the mixed load, and what its writers and readers got over its phases.
+
+    Readers take turns: a read of every current state, then a component's whole history,
+    components in turn. Through the service these are the endpoints; straight to the engine
+    they are the store's calls for them: each reader makes its own read, where the service
+    shares one between the callers of a moment (shared_read.py)."""
+
+    write: Callable[[Outcome], Awaitable[Any]]
+    current: Callable[[Outcome], Awaitable[Any]]
+    history: Callable[[str, Outcome], Awaitable[Any]]
+    posts: Outcome = field(default_factory=Outcome)
+    currents: Outcome = field(default_factory=Outcome)
+    histories: Outcome = field(default_factory=Outcome)
+    seconds: float = 0.0
+
+    async def run(self, profile: Profile, components: Sequence[str], seconds: float) -> None:
+        turn = 0
+
+        async def read(_: int) -> None:
+            nonlocal turn
+            turn += 1
+            if turn % 2:
+                await self.current(self.currents)
             else:
-                component = components[turn[0] // 2 % len(components)]
-                await readers.get(f"/historical/{component}", histories)
+                await self.history(components[turn // 2 % len(components)], self.histories)
 
         started = time.perf_counter()
         await asyncio.gather(
             run_clients(
-                profile.mixed_writers, write, seconds=profile.mixed_seconds, max_steps=100_000
+                profile.mixed_writers,
+                lambda _: self.write(self.posts),
+                seconds=seconds,
+                max_steps=100_000,
             ),
-            run_clients(
-                profile.mixed_readers, read, seconds=profile.mixed_seconds, max_steps=100_000
-            ),
+            run_clients(profile.mixed_readers, read, seconds=seconds, max_steps=100_000),
         )
-        elapsed = time.perf_counter() - started
-    result: dict[str, Any] = {
-        "seconds": round(elapsed, 2),
-        "writers": profile.mixed_writers,
-        "readers": profile.mixed_readers,
-        "batch": profile.mixed_batch,
-        "deployables": len(pool),
-        "history_records": idle["history"],
-        "records_written": posts.records,
-        "records_per_s": round(posts.records / elapsed, 1),
-        "endpoints": {
-            "POST /records": latency_summary(posts.seconds),
-            "GET /current": latency_summary(currents.seconds),
-            "GET /historical/{component}": latency_summary(histories.seconds),
-        },
-        "errors": posts.errors + currents.errors + histories.errors,
-        "error_examples": (posts.error_examples + currents.error_examples)[:5]
-        + histories.error_examples[:5],
-        "idle_current_p50_ms": idle["service"]["p50_ms"],
-    }
-    result["current_p99_over_idle_p50"] = ratio(
-        result["endpoints"]["GET /current"]["p99_ms"], idle["service"]["p50_ms"]
-    )
-    log(
-        f"mixed: {result['records_per_s']:.0f} records/s written, /current p99 "
-        f"{result['endpoints']['GET /current']['p99_ms']:.1f} ms, errors {result['errors']}"
-    )
-    return result
+        self.seconds += time.perf_counter() - started
+
+    def summary(self, profile: Profile, idle_p50_ms: float) -> dict[str, Any]:
+        outcomes = (self.posts, self.currents, self.histories)
+        result: dict[str, Any] = {
+            "seconds": round(self.seconds, 2),
+            "writers": profile.mixed_writers,
+            "readers": profile.mixed_readers,
+            "batch": profile.mixed_batch,
+            "records_written": self.posts.records,
+            "records_per_s": round(self.posts.records / self.seconds, 1),
+            "endpoints": {
+                "POST /records": latency_summary(self.posts.seconds),
+                "GET /current": latency_summary(self.currents.seconds),
+                "GET /historical/{component}": latency_summary(self.histories.seconds),
+            },
+            "errors": sum(outcome.errors for outcome in outcomes),
+            "error_examples": [x for outcome in outcomes for x in outcome.error_examples][:10],
+            "idle_current_p50_ms": idle_p50_ms,
+        }
+        result["current_p99_over_idle_p50"] = ratio(
+            result["endpoints"]["GET /current"]["p99_ms"], idle_p50_ms
+        )
+        return result
 
 
 # GET /historical/{component}

@@ -76,6 +76,25 @@ def _results() -> dict[str, Any]:
             "complete": True,
         }
 
+    def mixed(p99: float, idle: float) -> dict[str, Any]:
+        return {
+            "seconds": 15.0,
+            "writers": 8,
+            "readers": 8,
+            "batch": 25,
+            "records_written": 15000,
+            "records_per_s": 1000.0,
+            "endpoints": {
+                "POST /records": latency(200.0),
+                "GET /current": {**latency(60.0), "p99_ms": p99},
+                "GET /historical/{component}": latency(50.0),
+            },
+            "errors": 0,
+            "error_examples": [],
+            "idle_current_p50_ms": idle,
+            "current_p99_over_idle_p50": p99 / idle,
+        }
+
     return {
         "meta": {
             "command": "python -m bench",
@@ -105,6 +124,12 @@ def _results() -> dict[str, Any]:
             current(10000, 1, 100.0, 20.0),
             current(10000, 100, 110.0, 20.0),
         ],
+        "mixed": {
+            **mixed(120.0, 8.0),
+            "deployables": 1000,
+            "history_records": 100000,
+            "engine": mixed(150.0, 6.0),
+        },
         "after_load": [
             {
                 "deployables": 10000,
@@ -131,6 +156,25 @@ def test_targets_are_judged_from_the_raw_figures() -> None:
     ]
     assert judged["/current, 10,000 deployables: p50 at 100x history within 1.2x of 1x"]
     assert not judged["/current, 10,000 deployables: p50 under 4x the engine alone"]
+    assert judged["Mixed load: zero errors"]
+    assert not judged["Mixed load: /current p99 under 10x its idle p50"]
+
+
+def test_the_mixed_load_is_judged_against_the_engine_alone_under_it() -> None:
+    results = _results()
+    [figure] = [t.figure for t in report.targets(results) if t.name.endswith("its idle p50")]
+    assert figure == (
+        "p99 120.0 ms = 15.0x the idle 8.0 ms "
+        "(the engine alone under the same load: p99 150.0 ms = 25.0x the idle 6.0 ms)"
+    )
+    page = report.render(results, "performance/latency.png")
+    assert "| GET /current | service | 5 | 60.0 | 60.0 | 120.0 | 15.0x |" in page
+    assert "| GET /current | engine alone | 5 | 60.0 | 60.0 | 150.0 | 25.0x |" in page
+    assert "came to 0.80x the engine's p99" in page
+    del results["mixed"]["engine"]  # a run from before the engine alone took the load
+    page = report.render(results, "performance/latency.png")
+    assert "| GET /current | service | 5 | 60.0 | 60.0 | 120.0 | 15.0x |" in page
+    assert "engine alone under the same load" not in page
 
 
 def test_the_page_renders_from_results_alone() -> None:
