@@ -157,6 +157,11 @@ def test_targets_are_judged_from_the_raw_figures() -> None:
     assert judged["/current, 10,000 deployables: p50 at 100x history within 1.2x of 1x"]
     assert not judged["/current, 10,000 deployables: p50 under 4x the engine alone"]
     assert judged["Mixed load: zero errors"]
+    results = _results()
+    results["writes"][0]["service"]["records_per_s"] = 3533.0
+    [missed] = [t for t in report.targets(results) if t.name.endswith("3,541 records/s")]
+    assert not missed.met
+    assert missed.figure == "3,533 records/s (0.998x the reference)"
     assert not judged["Mixed load: /current p99 under 10x its idle p50"]
 
 
