@@ -28,6 +28,7 @@ import contextlib
 import json
 import random
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -298,6 +299,8 @@ class FaultProxy:
     calls: list[Call] = field(default_factory=list)
     # When set, every Query is sent with this Limit: DynamoDB pages of that many items.
     page_limit: int | None = None
+    # When set, the proxy is an https endpoint presenting this context's certificate.
+    tls: ssl.SSLContext | None = None
     _random: random.Random = field(init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False)
@@ -314,7 +317,7 @@ class FaultProxy:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     # Rules and the log, from the test's thread
 
@@ -355,7 +358,7 @@ class FaultProxy:
         return self
 
     async def _listen(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, 0)
+        self._server = await asyncio.start_server(self._serve, self.host, 0, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
 
     def stop(self) -> None:

@@ -5,8 +5,6 @@ connections against real loopback servers, and how it reads DynamoDB's error ans
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,10 +15,6 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotocoreCredentials
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from deploystatus.dynamodb import (
     ConditionalCheckFailed,
@@ -31,6 +25,7 @@ from deploystatus.dynamodb import (
 )
 from deploystatus.http1 import ConnectionFailed, Endpoint
 from deploystatus.sigv4 import Key, Signer
+from tests.certificates import self_signed, serving_context
 
 # 2025-11-27T23:59:59.5Z, and one second later: the next day, with a new signing key.
 BEFORE_MIDNIGHT = 1_764_287_999.5
@@ -234,41 +229,9 @@ def test_an_answer_that_does_not_come_in_time_is_a_time_out_and_the_connection_d
     run(test)
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, as PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
 def test_https_verifies_the_server_and_keeps_the_connection(tmp_path: Path) -> None:
-    cert_file, key_file = _self_signed(tmp_path)
-    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    served.load_cert_chain(cert_file, key_file)
+    cert_file, key_file = self_signed(tmp_path)
+    served = serving_context(cert_file, key_file)
     trusting = ssl.create_default_context(cafile=str(cert_file))
 
     async def test() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Annotated
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -31,6 +32,10 @@ class Settings(BaseSettings):
     region: str | None = Field(
         default=None, validation_alias=AliasChoices("region", "AWS_REGION", "AWS_DEFAULT_REGION")
     )
+    # PEM certificates to trust for an https endpoint instead of the system's, as AWS SDKs do.
+    ca_bundle: str | None = Field(
+        default=None, validation_alias=AliasChoices("ca_bundle", "AWS_CA_BUNDLE")
+    )
     timezone: str | None = Field(default=None, validation_alias=AliasChoices("timezone", "TZ"))
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     max_records: int = Field(default=1000, gt=0)
@@ -51,6 +56,19 @@ class Settings(BaseSettings):
     cursor_secret: SecretStr | None = None  # unset: random per process (see cursors.py)
     state_classes: str | None = None  # CLASS=KEYWORD,...;... (states.parse_rules)
     board_refresh_seconds: float = Field(default=5.0, gt=0)
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _check_ca_bundle(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            ssl.create_default_context(cafile=value)
+        except OSError as exc:  # SSLError too: stop at start, not at the first call
+            raise ValueError(
+                f"AWS_CA_BUNDLE: not a readable file of PEM certificates ({exc.strerror})"
+            ) from exc
+        return value
 
     @field_validator("state_classes")
     @classmethod

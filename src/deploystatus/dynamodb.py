@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -150,6 +151,7 @@ class Client:
         timeout_seconds: float,
         retry_seconds: float,
         max_connections: int,
+        ca_bundle: str | None = None,
         observers: Sequence[CallObserver] = (),
     ) -> None:
         url = urlsplit(endpoint_url)
@@ -157,7 +159,10 @@ class Client:
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"not an http(s) endpoint URL: {endpoint_url!r}")
         port = url.port or (443 if tls else 80)
-        self._endpoint = Endpoint(url.hostname, port, tls=tls, max_idle=max_connections)
+        trusted = ssl.create_default_context(cafile=ca_bundle) if tls and ca_bundle else None
+        self._endpoint = Endpoint(
+            url.hostname, port, tls=tls, max_idle=max_connections, ssl_context=trusted
+        )
         self._path = url.path or "/"
         host = url.hostname if url.port is None else f"{url.hostname}:{url.port}"
         self._signer = Signer(host, region, self._path)
@@ -253,6 +258,7 @@ async def open_client(
         timeout_seconds=settings.dynamodb_timeout_seconds,
         retry_seconds=settings.dynamodb_retry_seconds,
         max_connections=settings.max_concurrent_calls,
+        ca_bundle=settings.ca_bundle,
         observers=observers,
     )
     try:
