@@ -528,6 +528,8 @@ def test_an_expired_token_answer_is_retried_not_a_500(
     assert response.status_code == 200 and response.text == "Ok", response.text
     assert rule.fired == 1
     assert rig.proxy.count("PutItem") == 2
+    metrics = rig.client.get("/metrics").text.splitlines()
+    assert 'deploystatus_dynamodb_retries_total{action="PutItem"} 1.0' in metrics
     reliability.record(
         "DynamoDB faults (chosen calls)",
         "400 ExpiredTokenException once on a PutItem",

@@ -33,6 +33,8 @@ from .sigv4 import Key, Signer
 THROTTLING = frozenset(
     {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"}
 )
+# Retried once the credentials are resolved again (temporary ones expired early, or skew).
+EXPIRED_CREDENTIALS = "ExpiredTokenException"
 _BASE_DELAY = 0.05
 _MAX_DELAY = 1.0
 _encode_json = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
@@ -51,6 +53,12 @@ class DynamoDBError(Exception):
     @property
     def transient(self) -> bool:
         return self.status >= 500 or self.code in THROTTLING
+
+
+def retried(status: int | None, code: str | None) -> bool:
+    """Whether the client tries a call again after this attempt's outcome (no answer is
+    ``status`` None), while its time allows."""
+    return status is None or status >= 500 or code in THROTTLING or code == EXPIRED_CREDENTIALS
 
 
 class ConditionalCheckFailed(DynamoDBError):
@@ -180,10 +188,11 @@ class Client:
             try:
                 return await self._attempt(action, body)
             except (DynamoDBError, ConnectionFailed, TimeoutError) as exc:
-                if isinstance(exc, DynamoDBError) and exc.code == "ExpiredTokenException":
-                    self._credentials.invalidate()
-                elif isinstance(exc, DynamoDBError) and not exc.transient:
-                    raise
+                if isinstance(exc, DynamoDBError):
+                    if not retried(exc.status, exc.code):
+                        raise
+                    if exc.code == EXPIRED_CREDENTIALS:
+                        self._credentials.invalidate()
                 if time.monotonic() > deadline:
                     raise
             delay = min(_MAX_DELAY, random.uniform(_BASE_DELAY, delay * 3))

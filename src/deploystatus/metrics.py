@@ -27,7 +27,7 @@ from prometheus_client.metrics_core import (
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .dynamodb import THROTTLING
+from .dynamodb import THROTTLING, retried
 from .records import Record
 from .store import Store
 
@@ -52,9 +52,6 @@ def dynamodb_outcome(status: int | None, error: str | None) -> str:
     if error == "ConditionalCheckFailedException":
         return "condition_failed"  # expected: an older record arrived after a newer one
     return "server_error" if status >= 500 else "client_error"
-
-
-_RETRIED_OUTCOMES = frozenset({"no_answer", "throttled", "server_error"})
 
 
 @dataclass
@@ -124,7 +121,7 @@ class Metrics:
         # before, in this task, makes this attempt a retry.
         if _FAILED_ACTION.get() == action:
             self._retries[action] = self._retries.get(action, 0) + 1
-        _FAILED_ACTION.set(action if outcome in _RETRIED_OUTCOMES else None)
+        _FAILED_ACTION.set(action if retried(status, error) else None)
 
     # Exposition
 
@@ -170,8 +167,8 @@ class Metrics:
         yield call_latency
         yield self._per_action(
             "deploystatus_dynamodb_retries",
-            "DynamoDB attempts repeating one that was throttled, failed with a 5xx or got no "
-            "answer, by action",
+            "DynamoDB attempts repeating one that was throttled, failed with a 5xx, got no "
+            "answer or found its credentials expired, by action",
             self._retries,
         )
         yield self._per_action(
