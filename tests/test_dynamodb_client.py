@@ -5,6 +5,7 @@ connections against real loopback servers, and how it reads DynamoDB's error ans
 from __future__ import annotations
 
 import asyncio
+import base64
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,9 +24,10 @@ from deploystatus.dynamodb import (
     TableNotFound,
     error_from_answer,
 )
-from deploystatus.http1 import ConnectionFailed, Endpoint
+from deploystatus.http1 import ConnectionFailed, Endpoint, Proxy, proxy_for
 from deploystatus.sigv4 import Key, Signer
 from tests.certificates import self_signed, serving_context
+from tests.connect_proxy import ConnectProxy
 
 # 2025-11-27T23:59:59.5Z, and one second later: the next day, with a new signing key.
 BEFORE_MIDNIGHT = 1_764_287_999.5
@@ -245,6 +247,85 @@ def test_https_verifies_the_server_and_keeps_the_connection(tmp_path: Path) -> N
             with pytest.raises(ConnectionFailed, match="CERTIFICATE_VERIFY_FAILED"):
                 await post(untrusting)
             untrusting.close()
+
+    run(test)
+
+
+# Through an HTTP proxy (HTTPS_PROXY)
+
+NAME = "dynamodb.example.test"  # never resolved here: only the proxy knows where it leads
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "no_proxy", "proxied"),
+    [
+        (NAME, 443, None, True),
+        (NAME, 443, "", True),
+        ("127.0.0.1", 443, None, False),  # loopback never goes through a proxy
+        ("localhost", 8000, None, False),
+        ("::1", 443, None, False),
+        (NAME, 443, "*", False),
+        (NAME, 443, "example.test", False),  # a name covers its subdomains
+        (NAME, 443, ".example.test", False),
+        (NAME, 443, "other.test, .EXAMPLE.test", False),
+        (NAME, 443, "ample.test", True),  # a suffix of a label is not a subdomain
+        (NAME, 443, "example.test:443", False),
+        (NAME, 443, "example.test:8443", True),
+        ("10.0.0.5", 443, "10.0.0.5", False),
+        ("10.0.0.5", 443, "10.0.0.50", True),
+        ("fd00::5", 443, "[fd00::5]:443", False),
+    ],
+)
+def test_no_proxy_and_loopback_decide_whether_a_proxy_is_used(
+    host: str, port: int, no_proxy: str | None, proxied: bool
+) -> None:
+    proxy = proxy_for(host, port, "http://proxy.internal:3128", no_proxy)
+    assert (proxy is not None) == proxied
+    assert proxy_for(host, port, None, no_proxy) is None
+
+
+def test_a_proxy_url_gives_its_address_and_basic_credentials() -> None:
+    assert Proxy.from_url("http://proxy.internal") == Proxy("proxy.internal", 80)
+    proxy = Proxy.from_url("http://ci%40corp:p%3Ass@10.1.2.3:3128")
+    assert (proxy.host, proxy.port) == ("10.1.2.3", 3128)
+    assert proxy.authorization == "Basic " + base64.b64encode(b"ci@corp:p:ss").decode()
+    for wrong in ("https://proxy:3128", "socks5://proxy:1080", "proxy:3128", "http://:3128"):
+        with pytest.raises(ValueError, match="http://"):
+            Proxy.from_url(wrong)
+
+
+def test_https_goes_through_the_proxy_in_one_verified_tunnel_per_connection(
+    tmp_path: Path,
+) -> None:
+    cert_file, key_file = self_signed(tmp_path, NAME)
+    served = serving_context(cert_file, key_file)
+    trusting = ssl.create_default_context(cafile=str(cert_file))
+    credentials = "Basic " + base64.b64encode(b"ci:s3cret").decode()
+
+    async def test() -> None:
+        answer: Answer = lambda n: ok(b'{"n":%d}' % n)  # noqa: E731
+        async with loopback_server(answer, tls=(served, trusting)) as (server, connections):
+            upstream = ("127.0.0.1", server.port)
+            with ConnectProxy(upstream, authorization=credentials) as proxy:
+                address = ("127.0.0.1", proxy.port)
+                endpoint = Endpoint(
+                    NAME, 443, tls=True, ssl_context=trusting, proxy=Proxy(*address, credentials)
+                )
+                assert await post(endpoint) == (200, b'{"n":1}')
+                assert await post(endpoint) == (200, b'{"n":2}')
+                assert (proxy.tunnels, len(connections)) == ([f"{NAME}:443"], 1)
+                endpoint.close()
+                # Without the proxy's credentials: refused, and said so.
+                refused = Endpoint(NAME, 443, tls=True, ssl_context=trusting, proxy=Proxy(*address))
+                with pytest.raises(ConnectionFailed, match=r"refused the tunnel: .*407"):
+                    await post(refused)
+                refused.close()
+                # The tunnel's far end must prove it is the endpoint: TLS is verified inside it.
+                untrusting = Endpoint(NAME, 443, tls=True, proxy=Proxy(*address, credentials))
+                with pytest.raises(ConnectionFailed, match="CERTIFICATE_VERIFY_FAILED"):
+                    await post(untrusting)
+                untrusting.close()
+                assert proxy.refused == [f"{NAME}:443"]
 
     run(test)
 

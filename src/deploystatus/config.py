@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .http1 import Proxy
 from .logs import LogFormat, LogLevel
 from .states import DEFAULT_RULES, Rules, parse_rules
 from .tokens import ApiToken, parse_tokens
@@ -35,6 +36,13 @@ class Settings(BaseSettings):
     # PEM certificates to trust for an https endpoint instead of the system's, as AWS SDKs do.
     ca_bundle: str | None = Field(
         default=None, validation_alias=AliasChoices("ca_bundle", "AWS_CA_BUNDLE")
+    )
+    # An https endpoint is reached through this HTTP proxy unless NO_PROXY names it.
+    https_proxy: str | None = Field(
+        default=None, validation_alias=AliasChoices("https_proxy", "HTTPS_PROXY")
+    )
+    no_proxy: str | None = Field(
+        default=None, validation_alias=AliasChoices("no_proxy", "NO_PROXY")
     )
     timezone: str | None = Field(default=None, validation_alias=AliasChoices("timezone", "TZ"))
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
@@ -68,6 +76,14 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"AWS_CA_BUNDLE: not a readable file of PEM certificates ({exc.strerror})"
             ) from exc
+        return value
+
+    @field_validator("https_proxy")
+    @classmethod
+    def _check_https_proxy(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        Proxy.from_url(value)  # its ValueError says what is wrong, never the value
         return value
 
     @field_validator("state_classes")

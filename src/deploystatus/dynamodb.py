@@ -26,7 +26,7 @@ import botocore.session
 
 from .config import Settings
 from .errors import StorageError, StorageUnavailable
-from .http1 import ConnectionFailed, Endpoint
+from .http1 import ConnectionFailed, Endpoint, proxy_for
 from .sigv4 import Key, Signer
 
 # Retried with backoff (decorrelated jitter), as AWS SDKs retry them.
@@ -160,6 +160,8 @@ class Client:
         retry_seconds: float,
         max_connections: int,
         ca_bundle: str | None = None,
+        https_proxy: str | None = None,
+        no_proxy: str | None = None,
         observers: Sequence[CallObserver] = (),
     ) -> None:
         url = urlsplit(endpoint_url)
@@ -168,8 +170,14 @@ class Client:
             raise ValueError(f"not an http(s) endpoint URL: {endpoint_url!r}")
         port = url.port or (443 if tls else 80)
         trusted = ssl.create_default_context(cafile=ca_bundle) if tls and ca_bundle else None
+        proxy = proxy_for(url.hostname, port, https_proxy, no_proxy) if tls else None
         self._endpoint = Endpoint(
-            url.hostname, port, tls=tls, max_idle=max_connections, ssl_context=trusted
+            url.hostname,
+            port,
+            tls=tls,
+            max_idle=max_connections,
+            ssl_context=trusted,
+            proxy=proxy,
         )
         self._path = url.path or "/"
         host = url.hostname if url.port is None else f"{url.hostname}:{url.port}"
@@ -268,6 +276,8 @@ async def open_client(
         retry_seconds=settings.dynamodb_retry_seconds,
         max_connections=settings.max_concurrent_calls,
         ca_bundle=settings.ca_bundle,
+        https_proxy=settings.https_proxy,
+        no_proxy=settings.no_proxy,
         observers=observers,
     )
     try:

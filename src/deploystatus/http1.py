@@ -9,9 +9,13 @@ service's hot path that CPU is most of what a request costs.
 from __future__ import annotations
 
 import asyncio
+import base64
+import ipaddress
 import ssl
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import cast
+from urllib.parse import unquote, urlsplit
 
 import httptools
 
@@ -111,6 +115,93 @@ class _Connection(asyncio.Protocol):
             timer.cancel()
 
 
+@dataclass(frozen=True)
+class Proxy:
+    """An HTTP proxy that HTTPS goes through in a tunnel (``CONNECT``)."""
+
+    host: str
+    port: int
+    authorization: str | None = None  # the Proxy-Authorization header's value
+
+    @classmethod
+    def from_url(cls, url: str) -> Proxy:
+        """``http://[user:password@]host[:port]`` (port 80 by default)."""
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError("a proxy is an http://[user:password@]host[:port] URL")
+        try:
+            port = parts.port or 80
+        except ValueError as exc:  # a port out of range or not a number
+            raise ValueError("a proxy's port is a number from 1 to 65535") from exc
+        authorization = None
+        if parts.username is not None:
+            credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            authorization = "Basic " + base64.b64encode(credentials.encode()).decode()
+        return cls(parts.hostname, port, authorization)
+
+
+def proxy_for(host: str, port: int, proxy_url: str | None, no_proxy: str | None) -> Proxy | None:
+    """The proxy an HTTPS endpoint is reached through, as ``HTTPS_PROXY`` and ``NO_PROXY``
+    say (the AWS SDKs' and curl's rules): none for a loopback host, none for a host that a
+    ``NO_PROXY`` entry names (``*``; a name, which also covers its subdomains, a leading dot
+    ignored; an IP address; either with ``:port``, that port only)."""
+    if not proxy_url or _loopback(host):
+        return None
+    host = host.lower().strip("[]")
+    for entry in (no_proxy or "").lower().replace(",", " ").split():
+        if entry == "*":
+            return None
+        name, entry_port = _split_port(entry)
+        name = name.lstrip(".")
+        if (host == name or host.endswith("." + name)) and entry_port in (None, str(port)):
+            return None
+    return Proxy.from_url(proxy_url)
+
+
+def _split_port(entry: str) -> tuple[str, str | None]:
+    """``name``, ``name:port``, ``[v6]:port`` or a bare IPv6 address."""
+    if entry.startswith("["):
+        name, _, rest = entry[1:].partition("]")
+        return name, rest.removeprefix(":") or None
+    if entry.count(":") == 1:
+        name, _, port = entry.partition(":")
+        return name, port
+    return entry, None
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _TunnelAnswer(asyncio.Protocol):
+    """The proxy's answer to ``CONNECT``: its head; after it, the tunnel is the target's."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.head: asyncio.Future[bytes] = loop.create_future()
+        self._received = b""
+
+    def data_received(self, data: bytes) -> None:
+        self._received += data
+        head, end, rest = self._received.partition(b"\r\n\r\n")
+        if self.head.done():
+            return
+        if rest:  # nothing may come before TLS starts
+            self.head.set_exception(ConnectionFailed("the proxy spoke after its answer"))
+        elif end:
+            self.head.set_result(head)
+        elif len(self._received) > 16_384:
+            self.head.set_exception(ConnectionFailed("the proxy's answer has no end"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.head.done():
+            self.head.set_exception(ConnectionFailed(f"the proxy closed the connection: {exc!r}"))
+
+
 class Endpoint:
     """Requests to one host and port, over a pool of reused connections."""
 
@@ -122,11 +213,15 @@ class Endpoint:
         tls: bool,
         max_idle: int = 64,
         ssl_context: ssl.SSLContext | None = None,
+        proxy: Proxy | None = None,
     ) -> None:
         """``tls``: HTTPS, with the system's trusted certificates unless ``ssl_context``
-        says otherwise."""
+        says otherwise; through ``proxy``'s tunnel when given (HTTPS only)."""
+        if proxy is not None and not tls:
+            raise ValueError("only HTTPS goes through a proxy")
         self.host = host
         self.port = port
+        self._proxy = proxy
         self._ssl: ssl.SSLContext | None = (
             (ssl_context or ssl.create_default_context()) if tls else None
         )
@@ -138,6 +233,8 @@ class Endpoint:
     async def _connect(self, loop: asyncio.AbstractEventLoop, deadline: float) -> _Connection:
         try:
             async with asyncio.timeout_at(deadline):
+                if self._proxy is not None:
+                    return await self._tunnel(loop, self._proxy)
                 transport, connection = await loop.create_connection(
                     lambda: _Connection(loop),
                     self.host,
@@ -147,9 +244,38 @@ class Endpoint:
                 )
         except TimeoutError:
             raise
-        except OSError as exc:
-            raise ConnectionFailed(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
+        except OSError as exc:  # ConnectionFailed is one
+            proxy = self._proxy
+            via = f" through the proxy {proxy.host}:{proxy.port}" if proxy else ""
+            message = f"cannot connect to {self.host}:{self.port}{via}: {exc}"
+            raise ConnectionFailed(message) from exc
         connection.attach(transport)
+        return connection
+
+    async def _tunnel(self, loop: asyncio.AbstractEventLoop, proxy: Proxy) -> _Connection:
+        """A connection to the endpoint through ``CONNECT`` on the proxy, TLS inside it."""
+        assert self._ssl is not None
+        transport, answer = await loop.create_connection(
+            lambda: _TunnelAnswer(loop), proxy.host, proxy.port
+        )
+        try:
+            target = f"{self.host}:{self.port}"
+            lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
+            if proxy.authorization is not None:
+                lines.append(f"Proxy-Authorization: {proxy.authorization}")
+            transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            status_line = (await answer.head).split(b"\r\n", 1)[0].decode("latin-1")
+            if status_line.split(" ", 2)[1:2] != ["200"]:
+                raise ConnectionFailed(f"the proxy refused the tunnel: {status_line!r}")
+            connection = _Connection(loop)
+            secure = await loop.start_tls(
+                transport, connection, self._ssl, server_hostname=self.host
+            )
+        except BaseException:
+            transport.close()
+            raise
+        assert secure is not None
+        connection.attach(secure)
         return connection
 
     def _reusable(self) -> _Connection | None:
