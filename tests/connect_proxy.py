@@ -30,7 +30,9 @@ class ConnectProxy:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> ConnectProxy:
-        self._thread = threading.Thread(target=self._loop.run_forever, name="connect-proxy")
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="connect-proxy", daemon=True
+        )
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(timeout=10)
         return self

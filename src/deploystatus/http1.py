@@ -142,9 +142,10 @@ class Proxy:
 
 def proxy_for(host: str, port: int, proxy_url: str | None, no_proxy: str | None) -> Proxy | None:
     """The proxy an HTTPS endpoint is reached through, as ``HTTPS_PROXY`` and ``NO_PROXY``
-    say (the AWS SDKs' and curl's rules): none for a loopback host, none for a host that a
-    ``NO_PROXY`` entry names (``*``; a name, which also covers its subdomains, a leading dot
-    ignored; an IP address; either with ``:port``, that port only)."""
+    say, by Go's rules (the reference's AWS SDK followed them): none for a loopback host,
+    none for a host that a ``NO_PROXY`` entry names (``*``; a name, which also covers its
+    subdomains, a leading dot ignored; an IP address; either with ``:port``, that port
+    only)."""
     if not proxy_url or _loopback(host):
         return None
     host = host.lower().strip("[]")
@@ -186,10 +187,10 @@ class _TunnelAnswer(asyncio.Protocol):
         self._received = b""
 
     def data_received(self, data: bytes) -> None:
-        self._received += data
-        head, end, rest = self._received.partition(b"\r\n\r\n")
         if self.head.done():
             return
+        self._received += data
+        head, end, rest = self._received.partition(b"\r\n\r\n")
         if rest:  # nothing may come before TLS starts
             self.head.set_exception(ConnectionFailed("the proxy spoke after its answer"))
         elif end:
