@@ -286,8 +286,7 @@ def explanations(results: dict[str, Any]) -> list[str]:
                 f"the target too: its read of every current state took "
                 f"{_p99_over_idle(alone)} (*Mixed load* below). Under this load the target "
                 "is beyond the engine; the service, which shares one read between the "
-                "readers of a moment, came to "
-                f"{_num(p99s[0] / p99s[1], 2)}x the engine's p99."
+                f"readers of a moment, came to {_times(p99s[0] / p99s[1])} the engine's p99."
             )
     return lines
 

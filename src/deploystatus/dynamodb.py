@@ -52,13 +52,17 @@ class DynamoDBError(Exception):
 
     @property
     def transient(self) -> bool:
-        return self.status >= 500 or self.code in THROTTLING
+        return _transient(self.status, self.code)
+
+
+def _transient(status: int, code: str | None) -> bool:
+    return status >= 500 or code in THROTTLING
 
 
 def retried(status: int | None, code: str | None) -> bool:
     """Whether the client tries a call again after this attempt's outcome (no answer is
     ``status`` None), while its time allows."""
-    return status is None or status >= 500 or code in THROTTLING or code == EXPIRED_CREDENTIALS
+    return status is None or _transient(status, code) or code == EXPIRED_CREDENTIALS
 
 
 class ConditionalCheckFailed(DynamoDBError):

@@ -146,9 +146,9 @@ def proxy_for(host: str, port: int, proxy_url: str | None, no_proxy: str | None)
     none for a host that a ``NO_PROXY`` entry names (``*``; a name, which also covers its
     subdomains, a leading dot ignored; an IP address; either with ``:port``, that port
     only)."""
+    host = host.lower().strip("[]")
     if not proxy_url or _loopback(host):
         return None
-    host = host.lower().strip("[]")
     for entry in (no_proxy or "").lower().replace(",", " ").split():
         if entry == "*":
             return None
@@ -171,10 +171,11 @@ def _split_port(entry: str) -> tuple[str, str | None]:
 
 
 def _loopback(host: str) -> bool:
-    if host.lower() == "localhost":
+    """``host``: in lower case, without brackets."""
+    if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 
