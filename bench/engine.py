@@ -1,6 +1,6 @@
 """The engine's own ceiling: the DynamoDB calls the service makes, made straight to the same
-engine with the same client (the service's own, `deploystatus.dynamodb.open_client`),
-the same items (built by the store's own helpers), the same concurrency, no service."""
+engine with the same client (the service's own, `deploystatus.storage.open_client`), the
+same calls (the store's own `write_plan` and queries), the same concurrency, no service."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from deploystatus.config import Settings
-from deploystatus.dynamodb import Client, ConditionalCheckFailed, open_client
-from deploystatus.store import (
-    BATCH_SIZE,
+from deploystatus.records import HistoryRange
+from deploystatus.storage import open_client
+from deploystatus.storage.dynamodb import Client, ConditionalCheckFailed
+from deploystatus.storage.store import (  # the store's own calls, not copies of them
     CURRENT_SHARDS,
-    _current_item,  # the store's item format, not a copy of it
-    _history_key,
+    current_query,
+    history_query,
+    write_plan,
 )
 
 from .data import Sent
@@ -34,47 +36,26 @@ class Engine:
             return await self._client.send_request(action=action, payload=payload)
 
     async def put(self, batch: Sequence[Sent]) -> None:
-        """What `Store.put` sends for a batch: history in concurrent ``BatchWriteItem`` calls,
-        then each deployable's latest as a conditional ``PutItem``, concurrently."""
-        history: dict[tuple[str, str], dict[str, Any]] = {}
-        latest: dict[tuple[str, str], Sent] = {}
-        for sent in batch:
-            key = _history_key(sent.stored())
-            history[(key["PK"]["S"], key["SK"]["S"])] = key
-            deployable = (sent.component, sent.environment)
-            known = latest.get(deployable)
-            if known is None or (sent.nanos, sent.state) > (known.nanos, known.state):
-                latest[deployable] = sent
-        requests = [{"PutRequest": {"Item": item}} for item in history.values()]
-        await asyncio.gather(
-            *(
-                self._batch_write(requests[start : start + BATCH_SIZE])
-                for start in range(0, len(requests), BATCH_SIZE)
-            )
-        )
-        await asyncio.gather(*(self._put_current(sent) for sent in latest.values()))
+        """What `Store.put` sends for a batch (its own `write_plan`): history in concurrent
+        ``BatchWriteItem`` calls, then each deployable's latest as a conditional
+        ``PutItem``, concurrently."""
+        plan = write_plan(self.table, [sent.stored() for sent in batch])
+        await asyncio.gather(*(self._batch_write(request) for request in plan.history))
+        await asyncio.gather(*(self._put_current(put) for put in plan.current))
 
-    async def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+    async def _batch_write(self, request: dict[str, Any]) -> None:
         for _ in range(100):  # bounded: a local engine leaves nothing unprocessed anyway
-            response = await self.call("BatchWriteItem", {"RequestItems": {self.table: requests}})
-            requests = response.get("UnprocessedItems", {}).get(self.table, [])
-            if not requests:
+            response = await self.call("BatchWriteItem", request)
+            unprocessed = response.get("UnprocessedItems", {}).get(self.table, [])
+            if not unprocessed:
                 return
+            request = {"RequestItems": {self.table: unprocessed}}
             await asyncio.sleep(0.01)
-        raise RuntimeError(f"{len(requests)} items left unprocessed")
+        raise RuntimeError(f"{len(unprocessed)} items left unprocessed")
 
-    async def _put_current(self, sent: Sent) -> None:
-        item = _current_item(sent.stored())
+    async def _put_current(self, put: dict[str, Any]) -> None:
         with contextlib.suppress(ConditionalCheckFailed):
-            await self.call(
-                "PutItem",
-                {
-                    "TableName": self.table,
-                    "Item": item,
-                    "ConditionExpression": "attribute_not_exists(PK) OR Latest < :latest",
-                    "ExpressionAttributeValues": {":latest": item["Latest"]},
-                },
-            )
+            await self.call("PutItem", put)
 
     async def _query_pages(self, query: dict[str, Any]) -> int:
         """Items of every page of a Query, fetched one after the other."""
@@ -92,15 +73,7 @@ class Engine:
         """What ``/current`` reads: every shard's current items, shards concurrently."""
         counts = await asyncio.gather(
             *(
-                self._query_pages(
-                    {
-                        "TableName": self.table,
-                        "KeyConditionExpression": "PK = :pk",
-                        "ExpressionAttributeValues": {":pk": {"S": f"CURRENT#{shard}"}},
-                        "ProjectionExpression": "SK, Latest",
-                        "ConsistentRead": True,
-                    }
-                )
+                self._query_pages(current_query(self.table, shard))
                 for shard in range(CURRENT_SHARDS)
             )
         )
@@ -108,15 +81,7 @@ class Engine:
 
     async def history_items(self, component: str) -> int:
         """What ``/historical/{component}`` reads: one Query, page after page."""
-        return await self._query_pages(
-            {
-                "TableName": self.table,
-                "KeyConditionExpression": "PK = :pk",
-                "ExpressionAttributeValues": {":pk": {"S": "H#" + component}},
-                "ProjectionExpression": "SK",
-                "ConsistentRead": True,
-            }
-        )
+        return await self._query_pages(history_query(self.table, HistoryRange(component)))
 
 
 @asynccontextmanager

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from deploystatus.http1 import ConnectionFailed, Endpoint
+from deploystatus.storage._http1 import ConnectionFailed, Endpoint
 
 from .data import Sent, body
 
@@ -38,7 +38,7 @@ class Outcome:
 class Http:
     """Kept-alive connections to the service, at most ``clients`` at once.
 
-    The client is the service's own HTTP/1.1 client (`deploystatus.http1`), the one the
+    The client is the service's own HTTP/1.1 client (`deploystatus.storage._http1`), the one the
     engine-alone figures go through: both paths pay the same client cost per request, and
     the bench takes less of the machine's CPU from the processes it measures (aiohttp took
     about 3 times as much per request)."""

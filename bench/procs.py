@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploystatus.local_engine import free_port
+from deploystatus.commands.engines import free_port
 
 HOST = "127.0.0.1"
 TABLE = "bench"

@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 
 import uvloop
 
-from deploystatus.store import CURRENT_SHARDS
+from deploystatus.storage.store import CURRENT_SHARDS
 
 from . import procs, report, scenarios
 

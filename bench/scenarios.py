@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploystatus.dynamodb import DynamoDBError
-from deploystatus.http1 import ConnectionFailed
+from deploystatus.storage._http1 import ConnectionFailed
+from deploystatus.storage.dynamodb import DynamoDBError
 
 from . import procs
 from .data import Clock, Sent, WriteWorkload, deployables, history_batches

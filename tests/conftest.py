@@ -14,10 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from deploystatus.app import create_app
+from deploystatus.commands.engines import ENGINES, LocalEngine, free_port, start_engine
 from deploystatus.config import Settings
-from deploystatus.dynamodb import open_client
-from deploystatus.local_engine import ENGINES, LocalEngine, free_port, start_engine
-from deploystatus.store import Store
+from deploystatus.storage.dynamodb import open_client
+from deploystatus.storage.store import Store
 from tests.processes import Launcher, clean_environment
 
 T = TypeVar("T")

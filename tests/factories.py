@@ -8,6 +8,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from deploystatus.records import HistoryRange, Record
+from deploystatus.storage import Store
+
 README_RECORD = {
     "Component": "abc.def",
     "Environment": "prod-all",
@@ -62,3 +65,8 @@ def read_records(client: TestClient, path: str) -> list[dict[str, str]]:
     assert response.status_code == 200, response.text
     records: list[dict[str, str]] = response.json()["Records"]
     return records
+
+
+async def history_of(store: Store, component: str) -> list[Record]:
+    """A component's whole history, oldest first, as the store reads it."""
+    return [record async for page in store.history(HistoryRange(component)) for record in page]

@@ -23,8 +23,8 @@ import uvicorn
 
 from deploystatus import timestamps
 from deploystatus.app import create_app
+from deploystatus.commands.engines import LocalEngine, free_port, start_engine
 from deploystatus.config import Settings
-from deploystatus.local_engine import LocalEngine, free_port, start_engine
 from tests.conftest import run_with_store
 
 Rec = dict[str, str]

@@ -3,8 +3,8 @@ and stops it)."""
 
 from __future__ import annotations
 
+from deploystatus.commands.engines import free_port
 from deploystatus.config import Settings
-from deploystatus.local_engine import free_port
 from tests.processes import Cli, Launcher, wait_ready
 
 

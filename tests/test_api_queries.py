@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from urllib.parse import quote
 
 import pytest
@@ -14,8 +15,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from deploystatus.config import Settings
-from deploystatus.records import Record
-from deploystatus.store import Store
+from deploystatus.records import HistoryRange, Record
+from deploystatus.storage.store import Store
 from deploystatus.timestamps import canonical, parse
 from tests.conftest import run_with_store
 from tests.factories import deployment, post_ok, records_body, response_record
@@ -407,17 +408,16 @@ def test_history_pages_with_a_sparse_environment(settings: Settings) -> None:
             for i in range(3)
         ]
         await store.put(noise + rare)
-        records, key = await store.history_page("abc", limit=2, environment="prod")
+        prod = HistoryRange("abc", "prod")
+        records, key = await store.history_page(prod, 2)
         assert [r.state for r in records] == ["p0", "p1"] and key is not None
-        records, key = await store.history_page("abc", limit=2, environment="prod", start_key=key)
+        records, key = await store.history_page(replace(prod, after=key), 2)
         assert [r.state for r in records] == ["p2"] and key is None
         # At most max_read items read per page: short (even empty) pages, never a lost one.
         found: list[str] = []
         key = None
         for _ in range(100):
-            records, key = await store.history_page(
-                "abc", limit=2, environment="prod", start_key=key, max_read=4
-            )
+            records, key = await store.history_page(replace(prod, after=key), 2, max_read=4)
             assert len(records) <= 2
             found += [r.state for r in records]
             if key is None:

@@ -19,10 +19,10 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from deploystatus.app import create_app
-from deploystatus.auth import OPEN_PATHS, OPEN_PREFIXES, required_scope
 from deploystatus.config import Settings
-from deploystatus.observability import all_routes
 from deploystatus.tokens import ApiToken, hash_token, new_token, parse_tokens
+from deploystatus.web.auth import OPEN_PATHS, OPEN_PREFIXES, required_scope
+from deploystatus.web.observability import all_routes
 from tests.factories import README_RECORD, body, make_record
 from tests.processes import Launcher, http_request
 from tests.serving import serve_env, start_serve

@@ -9,8 +9,8 @@ from typing import Any
 from bench import report
 from bench.data import Clock, WriteWorkload, body, deployables, history_batches
 from bench.stats import latency_summary, percentile
-from deploystatus.decoding import decode_records
 from deploystatus.records import component_problem, environment_problem
+from deploystatus.web.bodies import decode_records
 
 
 def test_percentiles_interpolate_like_numpy() -> None:

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from deploystatus.board import BoardFilters, ago, build_matrix, build_timeline
+from deploystatus.board.views import BoardFilters, ago, build_matrix, build_timeline
 from deploystatus.config import Settings
 from deploystatus.records import Record
 from deploystatus.states import (

@@ -10,8 +10,8 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from deploystatus.auth import SESSION_COOKIE
 from deploystatus.tokens import new_token, parse_tokens
+from deploystatus.web.auth import SESSION_COOKIE
 from tests.factories import README_RECORD, body
 
 READ_TOKEN = new_token()

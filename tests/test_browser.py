@@ -32,10 +32,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from deploystatus import generate, timestamps
-from deploystatus.board import ICONS, KIND_ORDER, BoardFilters, render_board
+from deploystatus import timestamps
+from deploystatus.board.views import ICONS, KIND_ORDER, BoardFilters, render_board
+from deploystatus.commands import generate
+from deploystatus.commands.engines import free_port
 from deploystatus.config import Settings
-from deploystatus.local_engine import free_port
 from deploystatus.records import Record
 from deploystatus.states import LABELS, Classifier, state_class
 from tests.processes import Cli, Launcher, clean_environment, http_request, wait_ready

@@ -22,8 +22,8 @@ from fastapi.testclient import TestClient
 
 from deploystatus.app import create_app
 from deploystatus.config import Settings
-from deploystatus.dynamodb import open_client
-from deploystatus.store import BATCH_SIZE, CURRENT_SHARDS
+from deploystatus.storage.dynamodb import open_client
+from deploystatus.storage.store import BATCH_SIZE, CURRENT_SHARDS
 from tests.factories import body, deployment
 
 PAGE_BYTES = 1024 * 1024
@@ -34,7 +34,7 @@ CHUNK = 1000  # DEPLOYSTATUS_MAX_RECORDS' default
 
 
 class CallCounter:
-    """A `deploystatus.dynamodb.CallObserver` that counts attempts by action."""
+    """A `deploystatus.storage.dynamodb.CallObserver` that counts attempts by action."""
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from deploystatus.local_engine import ENGINES, free_port
+from deploystatus.commands.engines import ENGINES, free_port
 from tests.processes import (
     START_TIMEOUT,
     Cli,

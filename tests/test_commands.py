@@ -28,13 +28,14 @@ from typing import Any
 import pytest
 
 from deploystatus import timestamps
+from deploystatus.commands.engines import LocalEngine, free_port
+from deploystatus.commands.generate import ENVIRONMENTS, component_names
 from deploystatus.config import Settings
-from deploystatus.generate import ENVIRONMENTS, component_names
-from deploystatus.local_engine import LocalEngine, free_port
 from deploystatus.records import Record, component_problem, environment_problem, state_problem
 from deploystatus.states import state_class
-from deploystatus.store import Store
+from deploystatus.storage.store import Store
 from tests.conftest import run_with_store
+from tests.factories import history_of
 from tests.processes import (
     START_TIMEOUT,
     STOP_TIMEOUT,
@@ -119,7 +120,7 @@ def read_contents(settings: Settings) -> Contents:
     async def read(store: Store) -> Contents:
         current = await store.current()
         components = sorted({record.component for record in current})
-        return Contents(list(current), {c: await store.history(c) for c in components})
+        return Contents(list(current), {c: await history_of(store, c) for c in components})
 
     return run_with_store(settings, read)
 
@@ -309,7 +310,7 @@ def test_reset_yes_empties_the_table_and_leaves_it_there_and_usable(
         "",
     )
     assert read_contents(settings) == Contents([], {})
-    assert run_with_store(settings, lambda store: store.history("abc.def")) == []
+    assert run_with_store(settings, lambda store: history_of(store, "abc.def")) == []
     run_with_store(settings, lambda store: store.check())  # there, and ACTIVE
     record = Record("abc.def", "dev", "Ok", timestamps.canonical(END_NS))
     store_records(settings, [record])

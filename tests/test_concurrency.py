@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
 
+from deploystatus.commands.engines import LocalEngine, free_port
 from deploystatus.config import Settings
-from deploystatus.local_engine import LocalEngine, free_port
 from tests.live import (
     LiveServer,
     Model,

@@ -17,15 +17,15 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotocoreCredentials
 
-from deploystatus.dynamodb import (
+from deploystatus.storage._http1 import ConnectionFailed, Endpoint, Proxy, proxy_for
+from deploystatus.storage._sigv4 import Key, Signer
+from deploystatus.storage.dynamodb import (
     ConditionalCheckFailed,
     Credentials,
     DynamoDBError,
     TableNotFound,
     error_from_answer,
 )
-from deploystatus.http1 import ConnectionFailed, Endpoint, Proxy, proxy_for
-from deploystatus.sigv4 import Key, Signer
 from tests.certificates import self_signed, serving_context
 from tests.connect_proxy import ConnectProxy
 

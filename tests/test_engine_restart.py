@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from deploystatus.local_engine import LocalEngine
+from deploystatus.commands.engines import LocalEngine
 from tests.live import (
     COMPONENTS,
     LiveServer,

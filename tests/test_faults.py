@@ -20,8 +20,8 @@ from typing import Any
 import httpx2
 import pytest
 
+from deploystatus.commands.engines import LocalEngine
 from deploystatus.config import Settings
-from deploystatus.local_engine import LocalEngine
 from tests.faultproxy import (
     AwsError,
     Delay,

@@ -23,9 +23,9 @@ import pytest
 import yaml
 
 import deploystatus
-from deploystatus import store
 from deploystatus.config import Settings
-from deploystatus.store import table_definition
+from deploystatus.storage import store
+from deploystatus.storage.store import table_definition
 
 ROOT = Path(__file__).resolve().parent.parent
 TERRAFORM = ROOT / "infra" / "terraform"

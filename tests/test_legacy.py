@@ -19,20 +19,19 @@ import pytest
 from fastapi.testclient import TestClient
 
 from deploystatus import timestamps
+from deploystatus.commands.migrate import _key_argument, add_command
 from deploystatus.config import Settings
-from deploystatus.dynamodb import Client, TableNotFound, open_client
 from deploystatus.errors import StorageError
-from deploystatus.legacy import (
+from deploystatus.records import Record
+from deploystatus.storage.dynamodb import Client, TableNotFound, open_client
+from deploystatus.storage.migrate import (
     MigrationError,
     MigrationInterrupted,
     MigrationReport,
-    _key_argument,
-    add_command,
     migrate,
 )
-from deploystatus.records import Record
-from deploystatus.store import Store
-from tests.factories import records_body, response_record
+from deploystatus.storage.store import Store
+from tests.factories import history_of, records_body, response_record
 
 T = TypeVar("T")
 Item = dict[str, Any]
@@ -279,7 +278,9 @@ def assert_expected_report(report: MigrationReport) -> None:
 
 def assert_expected_state(settings: Settings) -> None:
     async def read(_: Client, store: Store) -> tuple[list[Record], dict[str, list[Record]]]:
-        histories = {component: await store.history(component) for component in EXPECTED_HISTORY}
+        histories = {
+            component: await history_of(store, component) for component in EXPECTED_HISTORY
+        }
         return list(await store.current()), histories
 
     current_records, histories = run(settings, read)

@@ -7,8 +7,8 @@ from fastapi.testclient import TestClient
 
 from deploystatus.memo import Memo
 from deploystatus.records import Record
-from deploystatus.rendering import RecordsEncoder
 from deploystatus.timestamps import Renderer, load_zone
+from deploystatus.web.encoding import RecordsEncoder
 from tests.factories import deployment, post_ok, read_records
 
 

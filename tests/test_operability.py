@@ -27,13 +27,13 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from deploystatus.commands.engines import LocalEngine, free_port
 from deploystatus.config import Settings
-from deploystatus.local_engine import LocalEngine, free_port
-from deploystatus.store import CURRENT_SHARDS
+from deploystatus.storage.store import CURRENT_SHARDS
 from deploystatus.tokens import new_token, parse_tokens
 from tests.conftest import run_with_store
 from tests.delaying_proxy import DelayingProxy
-from tests.factories import README_RECORD, body, make_record
+from tests.factories import README_RECORD, body, history_of, make_record
 from tests.processes import Cli, Launcher, http_request, listening, wait_ready, wait_until
 from tests.serving import serve_env, start_serve
 
@@ -486,7 +486,7 @@ def test_sigterm_stops_accepting_finishes_the_in_flight_write_then_exits_0(
     assert cli.wait() == 0, cli.describe()
 
     async def history(store: Any) -> Any:
-        return await store.history(record["Component"])
+        return await history_of(store, record["Component"])
 
     assert len(run_with_store(settings, history)) == 1
     assert "Traceback" not in cli.stderr

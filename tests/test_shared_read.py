@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from deploystatus.shared_read import SharedRead
+from deploystatus.storage._shared_read import SharedRead
 
 
 class Table:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from deploystatus.errors import StorageUnavailable
-from deploystatus.slots import CallSlots
+from deploystatus.storage._slots import CallSlots
 
 
 def run(test: Callable[[], Awaitable[None]]) -> None:

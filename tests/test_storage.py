@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from deploystatus.config import Settings
-from deploystatus.dynamodb import open_client
-from deploystatus.store import current_shard
+from deploystatus.storage.dynamodb import open_client
+from deploystatus.storage.store import current_shard
 from tests.factories import deployment, post_ok, read_records
 
 Rec = dict[str, str]

@@ -3,15 +3,42 @@
 from __future__ import annotations
 
 import ssl
+from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .http1 import Proxy
 from .logs import LogFormat, LogLevel
 from .states import DEFAULT_RULES, Rules, parse_rules
 from .tokens import ApiToken, parse_tokens
+
+
+@dataclass(frozen=True)
+class ProxyAddress:
+    """An HTTP proxy's address, as ``HTTPS_PROXY`` gives it."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+
+
+def proxy_address(url: str) -> ProxyAddress:
+    """``http://[user:password@]host[:port]`` (port 80 by default)."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError("a proxy is an http://[user:password@]host[:port] URL")
+    try:
+        port = parts.port or 80
+    except ValueError as exc:  # a port out of range or not a number
+        raise ValueError("a proxy's port is a number from 1 to 65535") from exc
+    if parts.username is None:
+        return ProxyAddress(parts.hostname, port)
+    return ProxyAddress(
+        parts.hostname, port, unquote(parts.username), unquote(parts.password or "")
+    )
 
 
 class Settings(BaseSettings):
@@ -83,7 +110,7 @@ class Settings(BaseSettings):
     def _check_https_proxy(cls, value: str | None) -> str | None:
         if not value:
             return None
-        Proxy.from_url(value)  # its ValueError says what is wrong, never the value
+        proxy_address(value)  # its ValueError says what is wrong, never the value
         return value
 
     @field_validator("state_classes")

@@ -1,9 +1,11 @@
-"""The deployment record and the rules every stored record obeys."""
+"""The deployment record, the rules every stored record obeys, and the range of a history
+read."""
 
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 COMPONENT_RULE = "^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$"
 ENVIRONMENT_RULE = "^[a-z]+(-[a-z]+){0,2}$"
@@ -14,6 +16,9 @@ _STATE_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 COMPONENT_MAX = 255
 ENVIRONMENT_MAX = 128
 STATE_MAX = 128
+
+# Where a read of history resumes: made by the store, opaque to everyone else.
+Position = dict[str, Any]
 
 
 class Record(NamedTuple):
@@ -62,3 +67,17 @@ def state_problem(value: str) -> str | None:
     if 0xD800 <= code <= 0xDFFF:
         return f"must be valid Unicode (found the lone surrogate U+{code:04X})"
     return f"must not contain control characters (found U+{code:04X})"
+
+
+@dataclass(frozen=True)
+class HistoryRange:
+    """Which of a component's records a history read returns: those of ``environment`` (or
+    of every environment) from ``since`` to ``until`` (canonical, inclusive; None is open),
+    oldest first unless ``descending``, after ``after``, where a previous page ended."""
+
+    component: str
+    environment: str | None = None
+    since: str | None = None
+    until: str | None = None
+    descending: bool = False
+    after: Position | None = None

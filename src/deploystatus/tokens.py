@@ -1,4 +1,4 @@
-"""API tokens: their configuration format, their hashes, and ``deploystatus token create``.
+"""API tokens: their configuration format and their hashes (`commands/tokens.py` makes new ones).
 
 The server never holds a token, only its SHA-256: ``DEPLOYSTATUS_TOKENS`` lists entries
 ``NAME:SHA256:SCOPE[,SCOPE...]`` separated by ``;`` or whitespace, e.g.
@@ -11,11 +11,9 @@ brute-force attack on a leaked hash can find it, and the hash alone authenticate
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import re
 import secrets
-import sys
 from dataclasses import dataclass
 
 READ = "read"
@@ -24,7 +22,7 @@ METRICS = "metrics"
 SCOPES = (READ, WRITE, METRICS)
 TOKEN_PREFIX = "ds_"  # so that a token is recognisable (in a diff, by a secret scanner)
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 _SEPARATORS = re.compile(r"[;\s]+")
 
@@ -65,7 +63,7 @@ def _parse_entry(number: int, entry: str) -> ApiToken:
         )
     name, digest, scope_list = parts
     where = f"DEPLOYSTATUS_TOKENS entry {number}"
-    if not _NAME.fullmatch(name):
+    if not NAME_RULE.fullmatch(name):
         raise TokenConfigError(
             f"{where}: the name must be 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
@@ -108,50 +106,3 @@ def parse_tokens(text: str) -> tuple[ApiToken, ...]:
         hashes.add(token.sha256)
         tokens.append(token)
     return tuple(tokens)
-
-
-# deploystatus token create
-
-
-def cmd_token_create(args: argparse.Namespace) -> int:
-    token = new_token()
-    digest = hash_token(token)
-    name = args.name or f"token-{digest.hex()[:8]}"
-    entry = ApiToken(name=name, sha256=digest, scopes=frozenset(args.scope)).entry()
-    # stdout: two lines a script can use; stderr: what to do with them.
-    print(f"DEPLOYSTATUS_TOKEN={token}")
-    print(f"DEPLOYSTATUS_TOKENS={entry}")
-    print(
-        "deploystatus: the first line is the client's secret, shown only now: store it where "
-        "the client reads DEPLOYSTATUS_TOKEN.\n"
-        "deploystatus: the second is for the server: add the entry to DEPLOYSTATUS_TOKENS "
-        "(entries separated by ';'); it holds only the token's hash.",
-        file=sys.stderr,
-    )
-    return 0
-
-
-def _name(value: str) -> str:
-    if not _NAME.fullmatch(value):
-        raise argparse.ArgumentTypeError(
-            "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-        )
-    return value
-
-
-def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    token = commands.add_parser("token", help="API tokens: create one")
-    actions = token.add_subparsers(dest="action", required=True, metavar="ACTION")
-    create = actions.add_parser(
-        "create", help="print a new random token and the DEPLOYSTATUS_TOKENS entry of its hash"
-    )
-    create.add_argument(
-        "--scope",
-        action="append",
-        required=True,
-        choices=SCOPES,
-        help="what the token may do; repeat for several (read: GET routes, write: POST "
-        "/records, metrics: /metrics)",
-    )
-    create.add_argument("--name", type=_name, help="who holds it (default: token-<hash prefix>)")
-    create.set_defaults(run=cmd_token_create)

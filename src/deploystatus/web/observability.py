@@ -9,7 +9,6 @@ letters, digits, ``.``, ``_``, ``:``, ``-``); otherwise the service makes one.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import re
@@ -21,9 +20,11 @@ from fastapi import FastAPI
 from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from deploystatus.logs import ACCESS_LOGGER, REQUEST_ID
+
 from .auth import TOKEN_NAME_KEY
-from .logs import ACCESS_LOGGER, REQUEST_ID
 from .metrics import UNMATCHED_ROUTE, Metrics
+from .problems import Answer
 
 logger = logging.getLogger("deploystatus")
 access_logger = logging.getLogger(ACCESS_LOGGER)
@@ -43,22 +44,14 @@ def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
     return f"{random.getrandbits(128):032x}"
 
 
-def _stopping_answer(retry_after_seconds: int) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    answer = json.dumps(
-        {
-            "error": "shutting_down",
-            "message": "the server stopped before this request finished; resend it "
-            "(resending is safe)",
-        },
-        separators=(",", ":"),
-    ).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(answer)).encode()),
-        (b"retry-after", str(retry_after_seconds).encode()),
-        (b"connection", b"close"),
-    ]
-    return headers, answer
+def _stopping_answer(retry_after_seconds: int) -> Answer:
+    return Answer.of(
+        503,
+        "shutting_down",
+        "the server stopped before this request finished; resend it (resending is safe)",
+        retry_after=str(retry_after_seconds),
+        connection="close",
+    )
 
 
 class ServiceApp(FastAPI):
@@ -150,11 +143,11 @@ class Observability:
                 scope["method"],
                 scope["path"],
             )
-            headers, answer = self._stopping
+            stopping = self._stopping
             await send_with_id(
-                {"type": "http.response.start", "status": 503, "headers": list(headers)}
+                {"type": "http.response.start", "status": 503, "headers": list(stopping.headers)}
             )
-            await send_with_id({"type": "http.response.body", "body": answer})
+            await send_with_id({"type": "http.response.body", "body": stopping.body})
         finally:
             metrics.in_progress -= 1
             seconds = time.perf_counter() - started

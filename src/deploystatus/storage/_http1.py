@@ -15,9 +15,10 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
-from urllib.parse import unquote, urlsplit
 
 import httptools
+
+from deploystatus.config import proxy_address
 
 
 class ConnectionFailed(ConnectionError):
@@ -126,18 +127,12 @@ class Proxy:
     @classmethod
     def from_url(cls, url: str) -> Proxy:
         """``http://[user:password@]host[:port]`` (port 80 by default)."""
-        parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError("a proxy is an http://[user:password@]host[:port] URL")
-        try:
-            port = parts.port or 80
-        except ValueError as exc:  # a port out of range or not a number
-            raise ValueError("a proxy's port is a number from 1 to 65535") from exc
+        address = proxy_address(url)
         authorization = None
-        if parts.username is not None:
-            credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        if address.username is not None:
+            credentials = f"{address.username}:{address.password}"
             authorization = "Basic " + base64.b64encode(credentials.encode()).decode()
-        return cls(parts.hostname, port, authorization)
+        return cls(address.host, address.port, authorization)
 
 
 def proxy_for(host: str, port: int, proxy_url: str | None, no_proxy: str | None) -> Proxy | None:

@@ -21,8 +21,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .rendering import GO_ESCAPES
-from .states import state_class
+from deploystatus.states import state_class
+from deploystatus.web.encoding import GO_ESCAPES
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 _STYLES = {"success": "green", "failed": "bold red", "in-progress": "yellow", "other": ""}

@@ -19,7 +19,7 @@ from typing import Literal
 
 Engine = Literal["dynalite", "moto"]
 ENGINES: tuple[Engine, ...] = ("dynalite", "moto")
-_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+_PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
 class EngineError(RuntimeError):

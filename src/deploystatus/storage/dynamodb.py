@@ -24,10 +24,11 @@ from urllib.parse import urlsplit
 import botocore.credentials
 import botocore.session
 
-from .config import Settings
-from .errors import StorageError, StorageUnavailable
-from .http1 import ConnectionFailed, Endpoint, proxy_for
-from .sigv4 import Key, Signer
+from deploystatus.config import Settings
+from deploystatus.errors import StorageError, StorageUnavailable
+
+from ._http1 import ConnectionFailed, Endpoint, proxy_for
+from ._sigv4 import Key, Signer
 
 # Retried with backoff (decorrelated jitter), as AWS SDKs retry them.
 THROTTLING = frozenset(
@@ -63,6 +64,19 @@ def retried(status: int | None, code: str | None) -> bool:
     """Whether the client tries a call again after this attempt's outcome (no answer is
     ``status`` None), while its time allows."""
     return status is None or _transient(status, code) or code == EXPIRED_CREDENTIALS
+
+
+def call_outcome(status: int | None, error: str | None) -> str:
+    """What became of one HTTP attempt, as the metrics name it."""
+    if status is None:
+        return "no_answer"  # connection refused or reset, time-out
+    if status == 200:
+        return "ok"
+    if error in THROTTLING:
+        return "throttled"
+    if error == "ConditionalCheckFailedException":
+        return "condition_failed"  # expected: an older record arrived after a newer one
+    return "server_error" if status >= 500 else "client_error"
 
 
 class ConditionalCheckFailed(DynamoDBError):

@@ -15,15 +15,15 @@ from typing import Any, NoReturn
 import uvicorn
 from pydantic import AliasChoices, ValidationError
 
-from . import client, generate, legacy, tokens
-from .app import create_app
-from .config import Settings
-from .dynamodb import open_client
-from .errors import StorageError
-from .heap import freeze_startup_heap
-from .local_engine import ENGINES, Engine, EngineError, LocalEngine, start_engine
-from .logs import LogFormat, log_config
-from .store import Store
+from deploystatus.app import create_app, freeze_startup_heap
+from deploystatus.config import Settings
+from deploystatus.errors import StorageError
+from deploystatus.logs import LogFormat, log_config
+from deploystatus.storage import Store, open_client
+
+from . import generate, migrate, remote
+from . import tokens as token_command
+from .engines import ENGINES, Engine, EngineError, LocalEngine, start_engine
 
 # Local engines accept any credentials; these are used only when none are configured.
 _LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
@@ -198,9 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     reset.set_defaults(run=cmd_reset)
 
     generate.add_commands(commands)
-    client.add_commands(commands)
-    legacy.add_command(commands)
-    tokens.add_command(commands)
+    remote.add_commands(commands)
+    migrate.add_command(commands)
+    token_command.add_command(commands)
     return parser
 
 
@@ -231,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         status: int = args.run(args)
-    except client.ClientError as exc:
+    except remote.ClientError as exc:
         print(f"deploystatus: {exc}", file=sys.stderr)
         return 1
     except ValidationError as exc:

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 from collections import deque
 
-from .errors import StorageUnavailable
+from deploystatus.errors import StorageUnavailable
 
 
 class CallSlots:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from .memo import Memo
-from .records import Record
-from .timestamps import Renderer
+from deploystatus.memo import Memo
+from deploystatus.records import Record
+from deploystatus.timestamps import Renderer
 
 GO_ESCAPES = str.maketrans(
     {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -49,7 +49,20 @@ class RecordsEncoder:
     def body(self, records: Iterable[Record]) -> bytes:
         return f'{{"Records":[{self.objects(records)}]}}'.encode()
 
+    def page_body(self, records: Iterable[Record], cursor: str | None) -> bytes:
+        """`body`, with ``"NextCursor"`` after the records when there is one."""
+        if cursor is None:
+            return self.body(records)
+        # A cursor is base64url and ".": nothing in it needs escaping.
+        return f'{{"Records":[{self.objects(records)}],"NextCursor":"{cursor}"}}'.encode()
+
     def states_body(self, records: Iterable[Record]) -> bytes:
         """`body` for current states: the same records come back read after read, so each
         one's JSON is kept (`Memo`) instead of being written again."""
         return f'{{"Records":[{",".join(map(self._states.get, records))}]}}'.encode()
+
+
+def names_body(key: str, names: Iterable[str]) -> bytes:
+    """``{key: [...]}``, the names sorted, each once."""
+    # Names are restricted to [a-z0-9.-]: plain JSON strings.
+    return json.dumps({key: sorted(set(names))}, separators=(",", ":")).encode()

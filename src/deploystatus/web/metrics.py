@@ -1,8 +1,9 @@
 """Prometheus metrics, one registry per app (no global state: two apps never share counts).
 
 HTTP requests are counted by the observability middleware, DynamoDB attempts by a
-``CallObserver`` on the client, written records by ``MeteredStore`` and rejected ones by the
-app's error handler. ``GET /metrics`` serves them in Prometheus' text format.
+``CallObserver`` on the client, written records by ``POST /records`` once the store holds
+them, and rejected ones by the error handler (problems.py). ``GET /metrics`` serves them in
+Prometheus' text format.
 
 The counts are plain numbers, turned into metric families only when scraped: counting costs
 a dictionary look-up and an addition per request, not prometheus_client's locks. They are
@@ -12,7 +13,7 @@ updated from the app's event loop only (one thread), so they need none.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -27,9 +28,7 @@ from prometheus_client.metrics_core import (
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .dynamodb import THROTTLING, retried
-from .records import Record
-from .store import Store
+from deploystatus.storage import call_outcome, retried
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 # Seconds. The service answers most requests in milliseconds; DynamoDB retries take seconds.
@@ -40,18 +39,6 @@ UNMATCHED_ROUTE = "unmatched"
 
 # The action of the last attempt of this task, when it failed in a way the client retries.
 _FAILED_ACTION: ContextVar[str | None] = ContextVar("deploystatus_failed_action", default=None)
-
-
-def dynamodb_outcome(status: int | None, error: str | None) -> str:
-    if status is None:
-        return "no_answer"  # connection refused or reset, time-out
-    if status == 200:
-        return "ok"
-    if error in THROTTLING:
-        return "throttled"
-    if error == "ConditionalCheckFailedException":
-        return "condition_failed"  # expected: an older record arrived after a newer one
-    return "server_error" if status >= 500 else "client_error"
 
 
 @dataclass
@@ -108,7 +95,7 @@ class Metrics:
         self, action: str, status: int | None, error: str | None, seconds: float
     ) -> None:
         """A ``CallObserver``: told of every DynamoDB HTTP attempt."""
-        outcome = dynamodb_outcome(status, error)
+        outcome = call_outcome(status, error)
         key = (action, outcome)
         self._calls[key] = self._calls.get(key, 0) + 1
         latencies = self._call_latency.get(action)
@@ -200,14 +187,3 @@ class Metrics:
     async def endpoint(self, request: Request) -> Response:
         """``GET /metrics``."""
         return Response(self.exposition(), media_type=CONTENT_TYPE)
-
-
-class MeteredStore(Store):
-    """The store, counting the records it writes (into ``metrics``, once set)."""
-
-    metrics: Metrics | None = None
-
-    async def put(self, records: Sequence[Record]) -> None:
-        await super().put(records)
-        if self.metrics is not None:
-            self.metrics.records_written += len(records)

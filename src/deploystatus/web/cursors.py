@@ -1,6 +1,6 @@
 """Opaque, tamper-evident pagination cursors.
 
-A cursor carries the DynamoDB key to resume after and the query it belongs to (component,
+A cursor carries the store's position to resume after and the query it belongs to (component,
 environment, time range, order), as compact JSON, signed with HMAC-SHA256 and encoded as
 base64url: ``<payload>.<signature>``. A cursor that is malformed, signed with another
 secret, altered in any byte, or presented with a different query is refused as an
@@ -20,9 +20,10 @@ import hmac
 import json
 import secrets
 from collections.abc import Mapping
-from typing import Any
 
-from .errors import InvalidRequest
+from deploystatus.config import Settings
+from deploystatus.errors import InvalidRequest
+from deploystatus.records import Position
 
 VERSION = 1
 MAX_LENGTH = 2048  # far above any real cursor (keys are at most ~1 KB)
@@ -31,7 +32,6 @@ _SIGNATURE_BYTES = 16  # HMAC-SHA256 truncated to 128 bits
 _PROCESS_SECRET = secrets.token_bytes(32)
 
 Scope = Mapping[str, str | None]
-Key = dict[str, Any]
 
 
 def _b64encode(data: bytes) -> str:
@@ -48,33 +48,26 @@ def _b64decode(text: str) -> bytes:
     return data
 
 
-def _is_string_key(key: object) -> bool:
-    """A DynamoDB key of this table: ``{"PK": {"S": ...}, "SK": {"S": ...}}``."""
-    return (
-        isinstance(key, dict)
-        and set(key) == {"PK", "SK"}
-        and all(
-            isinstance(value, dict) and set(value) == {"S"} and isinstance(value["S"], str)
-            for value in key.values()
-        )
-    )
-
-
 class CursorCodec:
     def __init__(self, secret: bytes | None = None) -> None:
         self._secret = secret if secret else _PROCESS_SECRET
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CursorCodec:
+        secret = settings.cursor_secret
+        return cls(secret.get_secret_value().encode() if secret is not None else None)
+
     def _sign(self, payload: bytes) -> bytes:
         return hmac.new(self._secret, payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
 
-    def encode(self, scope: Scope, key: Key) -> str:
+    def encode(self, scope: Scope, position: Position) -> str:
         payload = json.dumps(
-            {"v": VERSION, "q": dict(scope), "k": key}, separators=(",", ":"), sort_keys=True
+            {"v": VERSION, "q": dict(scope), "k": position}, separators=(",", ":"), sort_keys=True
         ).encode()
         return f"{_b64encode(payload)}.{_b64encode(self._sign(payload))}"
 
-    def decode(self, cursor: str, scope: Scope) -> Key:
-        """The key ``cursor`` resumes after, if it is genuine and was made for ``scope``."""
+    def decode(self, cursor: str, scope: Scope) -> Position:
+        """The position ``cursor`` resumes after, if it is genuine and was made for ``scope``."""
         if len(cursor) > MAX_LENGTH:
             raise InvalidRequest("cursor is not valid: too long; use NextCursor as given")
         encoded_payload, dot, encoded_signature = cursor.partition(".")
@@ -104,8 +97,7 @@ class CursorCodec:
                 "cursor belongs to a different query: give the same component, environment, "
                 "since, until and order as the request that returned it"
             )
-        key = document.get("k")
-        if not _is_string_key(key):
+        position = document.get("k")
+        if not isinstance(position, dict):  # the store checks what is inside
             raise InvalidRequest("cursor is not valid: it holds no position")
-        assert isinstance(key, dict)
-        return key
+        return position

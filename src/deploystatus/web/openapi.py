@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from .records import (
+from deploystatus.records import (
     COMPONENT_MAX,
     COMPONENT_RULE,
     ENVIRONMENT_MAX,

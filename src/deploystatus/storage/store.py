@@ -20,16 +20,18 @@ import random
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
-from . import timestamps
-from .config import Settings
+from deploystatus import timestamps
+from deploystatus.config import Settings
+from deploystatus.errors import DeployStatusError, InvalidRequest, StorageError, StorageUnavailable
+from deploystatus.memo import Memo
+from deploystatus.records import HistoryRange, Position, Record
+
+from ._shared_read import SharedRead
+from ._slots import CallSlots
 from .dynamodb import Client, ConditionalCheckFailed, ResourceInUse, TableNotFound, send
-from .errors import DeployStatusError, InvalidRequest, StorageError, StorageUnavailable
-from .memo import Memo
-from .records import Record
-from .shared_read import SharedRead
-from .slots import CallSlots
 
 T = TypeVar("T")
 
@@ -81,6 +83,108 @@ def _current_item(record: Record) -> Item:
         "SK": {"S": f"{record.component}#{record.environment}"},
         "Latest": {"S": f"{record.timestamp}#{record.state}"},
     }
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    """The calls that store a batch, in order: every ``BatchWriteItem`` of history (run
+    concurrently), then a conditional ``PutItem`` per deployable (run concurrently)."""
+
+    history: list[Item]
+    current: list[Item]
+
+
+def write_plan(table: str, records: Sequence[Record]) -> WritePlan:
+    """What `Store.put` sends for ``records``: a pure function of them, so that what the
+    store writes can be measured without the store (bench/engine.py)."""
+    history: dict[tuple[str, str], Item] = {}
+    latest: dict[tuple[str, str], Record] = {}
+    for record in records:
+        key = _history_key(record)
+        history[(key["PK"]["S"], key["SK"]["S"])] = key
+        known = latest.get(record.deployable)
+        if known is None or record.precedence > known.precedence:
+            latest[record.deployable] = record
+    requests = [{"PutRequest": {"Item": item}} for item in history.values()]
+    batches = [
+        {"RequestItems": {table: requests[start : start + BATCH_SIZE]}}
+        for start in range(0, len(requests), BATCH_SIZE)
+    ]
+    return WritePlan(batches, [_current_put(table, record) for record in latest.values()])
+
+
+def _current_put(table: str, record: Record) -> Item:
+    item = _current_item(record)
+    return {
+        "TableName": table,
+        "Item": item,
+        # Event time, not arrival time: never replace a later state.
+        "ConditionExpression": "attribute_not_exists(PK) OR Latest < :latest",
+        "ExpressionAttributeValues": {":latest": item["Latest"]},
+    }
+
+
+def current_query(table: str, shard: int, prefix: str | None = None) -> Item:
+    """The Query of a shard's current items whose ``SK`` starts with ``prefix``."""
+    values = {":pk": {"S": f"CURRENT#{shard}"}}
+    condition = "PK = :pk"
+    if prefix:
+        values[":prefix"] = {"S": prefix}
+        condition += " AND begins_with(SK, :prefix)"
+    return {
+        "TableName": table,
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeValues": values,
+        "ProjectionExpression": "SK, Latest",
+        "ConsistentRead": True,
+    }
+
+
+def history_query(table: str, wanted: HistoryRange) -> Item:
+    """The Query of a component's history in ``wanted``'s time range and order, after its
+    position; other environments are left out after reading (DynamoDB cannot filter on a
+    key attribute).
+
+    ``SK`` starts with the fixed-width timestamp, so a time range is a key range; "$"
+    sorts just above "#", so ``until + "$"`` is above every ``SK`` at the instant
+    ``until`` and below every later one."""
+    values: dict[str, Any] = {":pk": {"S": "H#" + wanted.component}}
+    condition = "PK = :pk"
+    if wanted.since is not None or wanted.until is not None:
+        values[":lo"] = {"S": wanted.since or _EARLIEST}
+        values[":hi"] = {"S": (wanted.until or _LATEST) + "$"}
+        condition += " AND SK BETWEEN :lo AND :hi"
+    query = {
+        "TableName": table,
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeValues": values,
+        "ProjectionExpression": "SK",
+        "ConsistentRead": True,
+        "ScanIndexForward": not wanted.descending,
+    }
+    if wanted.after is not None:
+        _check_position(values, wanted.after)
+        query["ExclusiveStartKey"] = wanted.after
+    return query
+
+
+def _check_position(values: Item, position: object) -> None:
+    """A position must be a key of this table inside the query's key range (DynamoDB would
+    fail the call)."""
+    if not (
+        isinstance(position, dict)
+        and set(position) == {"PK", "SK"}
+        and all(
+            isinstance(value, dict) and set(value) == {"S"} and isinstance(value["S"], str)
+            for value in position.values()
+        )
+    ):
+        raise InvalidRequest("cursor is not valid: it holds no position")
+    sort_key = position["SK"]["S"]
+    if position["PK"] != values[":pk"] or not (
+        values.get(":lo", {"S": ""})["S"] <= sort_key <= values.get(":hi", {"S": "~"})["S"]
+    ):
+        raise InvalidRequest("cursor does not belong to this component and time range")
 
 
 def _history_record(component: str, item: Item) -> Record:
@@ -155,26 +259,15 @@ class Store:
         History first, then current state, so a reader never sees a current state that
         history lacks. Both steps are idempotent, so a caller may retry a failed batch whole.
         """
-        history: dict[tuple[str, str], Item] = {}
-        latest: dict[tuple[str, str], Record] = {}
-        for record in records:
-            key = _history_key(record)
-            history[(key["PK"]["S"], key["SK"]["S"])] = key
-            known = latest.get(record.deployable)
-            if known is None or record.precedence > known.precedence:
-                latest[record.deployable] = record
-        requests = [{"PutRequest": {"Item": item}} for item in history.values()]
-        await _all(
-            self._batch_write(requests[start : start + BATCH_SIZE])
-            for start in range(0, len(requests), BATCH_SIZE)
-        )
-        await _all(self._put_current(record) for record in latest.values())
+        plan = write_plan(self.table, records)
+        await _all(self._batch_write(batch) for batch in plan.history)
+        await _all(self._put_current(put) for put in plan.current)
 
-    async def _batch_write(self, requests: list[Item]) -> None:
+    async def _batch_write(self, batch: Item) -> None:
         deadline = time.monotonic() + self._retry_seconds
         backoff = 0.05
         while True:
-            response = await self._call("BatchWriteItem", {"RequestItems": {self.table: requests}})
+            response = await self._call("BatchWriteItem", batch)
             requests = response.get("UnprocessedItems", {}).get(self.table, [])
             if not requests:
                 return
@@ -184,20 +277,11 @@ class Store:
                 )
             await asyncio.sleep(random.uniform(0, backoff))
             backoff = min(backoff * 2, _MAX_BACKOFF)
+            batch = {"RequestItems": {self.table: requests}}
 
-    async def _put_current(self, record: Record) -> None:
-        item = _current_item(record)
+    async def _put_current(self, put: Item) -> None:
         with contextlib.suppress(ConditionalCheckFailed):  # a later state is stored: it stays
-            await self._call(
-                "PutItem",
-                {
-                    "TableName": self.table,
-                    "Item": item,
-                    # Event time, not arrival time: never replace a later state.
-                    "ConditionExpression": "attribute_not_exists(PK) OR Latest < :latest",
-                    "ExpressionAttributeValues": {":latest": item["Latest"]},
-                },
-            )
+            await self._call("PutItem", put)
 
     # Reads
 
@@ -220,14 +304,14 @@ class Store:
             if pending is not None:
                 pending.cancel()
 
-    async def history_pages(self, component: str) -> AsyncIterator[list[Record]]:
-        """A component's records, oldest first, one DynamoDB page at a time (at least one)."""
-        query = self._history_query(component, since=None, until=None, descending=False)
-        async for items in self._pages(query):
-            yield [_history_record(component, item) for item in items]
-
-    async def history(self, component: str) -> list[Record]:
-        return [record async for page in self.history_pages(component) for record in page]
+    async def history(self, wanted: HistoryRange) -> AsyncIterator[list[Record]]:
+        """Every record in ``wanted``, one DynamoDB page at a time (at least one page)."""
+        component, environment = wanted.component, wanted.environment
+        async for items in self._pages(history_query(self.table, wanted)):
+            records = [_history_record(component, item) for item in items]
+            if environment is not None:
+                records = [record for record in records if record.environment == environment]
+            yield records
 
     async def current(self) -> Sequence[Record]:
         """The latest record of every deployable, by component then environment. Concurrent
@@ -243,26 +327,12 @@ class Store:
         record = self._current_records.get
         return [record((item["SK"]["S"], item["Latest"]["S"])) for item in items]
 
-    def _current_query(self, shard: int, prefix: str | None) -> dict[str, Any]:
-        values = {":pk": {"S": f"CURRENT#{shard}"}}
-        condition = "PK = :pk"
-        if prefix:
-            values[":prefix"] = {"S": prefix}
-            condition += " AND begins_with(SK, :prefix)"
-        return {
-            "TableName": self.table,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-            "ProjectionExpression": "SK, Latest",
-            "ConsistentRead": True,
-        }
-
     async def _current_items(self, shards: Iterable[int], *, prefix: str | None) -> list[Item]:
         """Every current item of ``shards`` whose ``SK`` starts with ``prefix``, shards read
         concurrently, sorted by ``SK`` (that is, by component then environment)."""
 
         async def shard_items(shard: int) -> list[Item]:
-            query = self._current_query(shard, prefix)
+            query = current_query(self.table, shard, prefix)
             return [item async for page in self._pages(query) for item in page]
 
         per_shard = await _all(shard_items(shard) for shard in shards)
@@ -270,93 +340,27 @@ class Store:
         items.sort(key=lambda item: item["SK"]["S"])
         return items
 
-    # Reads for the query options and the board (docs/design.md, "Query options")
-
-    def _history_query(
-        self, component: str, *, since: str | None, until: str | None, descending: bool
-    ) -> dict[str, Any]:
-        """The Query of a component's history between two canonical timestamps (inclusive).
-
-        ``SK`` starts with the fixed-width timestamp, so a time range is a key range; "$"
-        sorts just above "#", so ``until + "$"`` is above every ``SK`` at the instant
-        ``until`` and below every later one."""
-        values: dict[str, Any] = {":pk": {"S": "H#" + component}}
-        condition = "PK = :pk"
-        if since is not None or until is not None:
-            values[":lo"] = {"S": since or _EARLIEST}
-            values[":hi"] = {"S": (until or _LATEST) + "$"}
-            condition += " AND SK BETWEEN :lo AND :hi"
-        return {
-            "TableName": self.table,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-            "ProjectionExpression": "SK",
-            "ConsistentRead": True,
-            "ScanIndexForward": not descending,
-        }
-
-    @staticmethod
-    def _check_start(query: dict[str, Any], start_key: Item) -> None:
-        """A start key must lie inside the query's key range (DynamoDB would fail the call)."""
-        values = query["ExpressionAttributeValues"]
-        sort_key = start_key["SK"]["S"]
-        if start_key["PK"] != values[":pk"] or not (
-            values.get(":lo", {"S": ""})["S"] <= sort_key <= values.get(":hi", {"S": "~"})["S"]
-        ):
-            raise InvalidRequest("cursor does not belong to this component and time range")
-
-    async def history_range_pages(
-        self,
-        component: str,
-        *,
-        environment: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        descending: bool = False,
-        start_key: Item | None = None,
-    ) -> AsyncIterator[list[Record]]:
-        """Like `history_pages`, within ``since``..``until`` (canonical, inclusive), in
-        either order, after ``start_key``; other environments' records are left out after
-        reading (DynamoDB cannot filter on a key attribute). Every page, at least one."""
-        query = self._history_query(component, since=since, until=until, descending=descending)
-        if start_key is not None:
-            self._check_start(query, start_key)
-            query["ExclusiveStartKey"] = start_key
-        async for items in self._pages(query):
-            records = [_history_record(component, item) for item in items]
-            if environment is not None:
-                records = [record for record in records if record.environment == environment]
-            yield records
-
     async def history_page(
-        self,
-        component: str,
-        *,
-        limit: int,
-        environment: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        descending: bool = False,
-        start_key: Item | None = None,
-        max_read: int = HISTORY_MAX_READ,
-    ) -> tuple[list[Record], Item | None]:
-        """At most ``limit`` records after ``start_key``, and the key to resume after, or
+        self, wanted: HistoryRange, limit: int, *, max_read: int = HISTORY_MAX_READ
+    ) -> tuple[list[Record], Position | None]:
+        """At most ``limit`` records of ``wanted``, and the position to resume after, or
         None when nothing is left. One record more than ``limit`` is read to know that,
-        so the last page never promises another. With ``environment``, other environments'
+        so the last page never promises another. With an environment, other environments'
         items are read and skipped; once ``max_read`` items are read the page ends early
-        (shorter than ``limit``, possibly empty) with the key of the last item read."""
-        query = self._history_query(component, since=since, until=until, descending=descending)
-        key = start_key
-        if key is not None:
-            self._check_start(query, key)
+        (shorter than ``limit``, possibly empty) at the last item read."""
+        query = history_query(self.table, wanted)
+        component, environment = wanted.component, wanted.environment
+        key = wanted.after
         found: list[Record] = []
         read = 0
         while True:
-            wanted = limit + 1 - len(found)
+            wanted_count = limit + 1 - len(found)
             request = {
                 **query,
                 "Limit": (
-                    wanted if environment is None else min(max(wanted, _FILTERED_READ), max_read)
+                    wanted_count
+                    if environment is None
+                    else min(max(wanted_count, _FILTERED_READ), max_read)
                 ),
             }
             if key is not None:

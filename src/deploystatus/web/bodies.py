@@ -1,4 +1,5 @@
-"""Turns a ``POST /records`` body into validated records, as leniently as the reference did.
+"""Request bodies: read within bounds (`read_body`), and a ``POST /records`` body turned
+into validated records, as leniently as the reference did (`decode_records`).
 
 The reference decoded with Go's encoding/json, and writers may depend on what it let
 through: field names match case-insensitively (the last of duplicate keys wins), unknown
@@ -9,15 +10,47 @@ batch, with every problem named.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
-from . import timestamps
-from .errors import InvalidRecords, InvalidRequest, Problem, RequestTooLarge
-from .records import Record, component_problem, environment_problem, state_problem
+from starlette.requests import ClientDisconnect, Request
+
+from deploystatus import timestamps
+from deploystatus.errors import (
+    InvalidRecords,
+    InvalidRequest,
+    Problem,
+    RequestTimeout,
+    RequestTooLarge,
+)
+from deploystatus.records import Record, component_problem, environment_problem, state_problem
 
 _FIELDS = ("Component", "Environment", "State", "Timestamp")
 _SHAPE = 'the body must be a JSON object like {"Records":[{"Component":...}]}'
+
+
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The body, refused as soon as it is known to exceed ``limit`` (before reading it all),
+    or once ``timeout`` seconds pass before its end (a client dripping it holds a task)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise RequestTooLarge(f"the body is {declared} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestTooLarge(f"the body is over the limit of {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout(f"the body did not arrive within {timeout:g}s") from None
+    except ClientDisconnect:
+        # Nobody will read the answer; a 400 keeps it out of the server errors.
+        raise InvalidRequest("the client closed the connection before the body ended") from None
+    return b"".join(chunks)
 
 
 class _Number:

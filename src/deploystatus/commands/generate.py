@@ -20,13 +20,13 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from . import timestamps
-from .config import Settings
-from .dynamodb import open_client
-from .errors import StorageError
-from .records import Record
-from .states import state_class
-from .store import Store
+from deploystatus import timestamps
+from deploystatus.config import Settings
+from deploystatus.errors import StorageError
+from deploystatus.records import Record
+from deploystatus.states import state_class
+from deploystatus.storage.dynamodb import open_client
+from deploystatus.storage.store import Store
 
 _SERVICES = (
     "payments", "checkout", "auth", "search", "catalog", "orders", "billing", "inventory",

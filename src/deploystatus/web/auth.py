@@ -16,13 +16,14 @@ redirected to the sign-in page instead of getting a JSON 401.
 from __future__ import annotations
 
 import hmac
-import json
 import urllib.parse
 from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .tokens import METRICS, READ, WRITE, ApiToken, hash_token
+from deploystatus.tokens import METRICS, READ, WRITE, ApiToken, hash_token
+
+from .problems import Answer
 
 SIGN_IN_PATH = "/ui/sign-in"
 SESSION_COOKIE = "deploystatus_token"
@@ -80,34 +81,25 @@ def authenticate(tokens: Sequence[ApiToken], presented: str) -> ApiToken | None:
     return found
 
 
-def _error(
-    status: int, error: str, message: str, challenge: str
-) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    body = json.dumps({"error": error, "message": message}, separators=(",", ":")).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"www-authenticate", challenge.encode()),
-    ]
-    return status, headers, body
-
-
 # The refusals are always the same bytes: built once.
-_MISSING = _error(
+_MISSING = Answer.of(
     401,
     "unauthorized",
     "a bearer token is required: send 'Authorization: Bearer <token>'",
-    _CHALLENGE,
+    www_authenticate=_CHALLENGE,
 )
-_INVALID = _error(
-    401, "unauthorized", "the bearer token is not valid", f'{_CHALLENGE}, error="invalid_token"'
+_INVALID = Answer.of(
+    401,
+    "unauthorized",
+    "the bearer token is not valid",
+    www_authenticate=f'{_CHALLENGE}, error="invalid_token"',
 )
 _LACKING = {
-    scope: _error(
+    scope: Answer.of(
         403,
         "forbidden",
         f"the bearer token lacks the '{scope}' scope this request needs",
-        f'{_CHALLENGE}, error="insufficient_scope", scope="{scope}"',
+        www_authenticate=f'{_CHALLENGE}, error="insufficient_scope", scope="{scope}"',
     )
     for scope in (READ, WRITE, METRICS)
 }

@@ -1,0 +1,78 @@
+"""What the board's pages share: HTML answers, the static files, the context every
+template gets, and the error page."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from deploystatus.errors import DeployStatusError
+from deploystatus.states import LABELS
+from deploystatus.web.problems import status_of
+
+from .views import ICONS, KIND_ORDER, render
+
+logger = logging.getLogger("deploystatus")
+
+HTML = "text/html; charset=utf-8"
+_GZIP_MIN_BYTES = 1400
+_STATIC = Path(__file__).resolve().parent / "static"
+STATIC_FILES = {"board.js": "text/javascript; charset=utf-8", "board.css": "text/css"}
+
+
+@cache
+def static_file(name: str) -> tuple[bytes, str]:
+    """A static file's bytes and a short hash of them, for cache-busting URLs."""
+    data = (_STATIC / name).read_bytes()
+    return data, hashlib.sha256(data).hexdigest()[:12]
+
+
+def _static_url(base: str, name: str) -> str:
+    return f"{base}/ui/static/{name}?v={static_file(name)[1]}"
+
+
+def html(request: Request, body: str, status: int = 200) -> Response:
+    """The page, gzipped when the client takes it (the board is ~130 bytes a cell)."""
+    data = body.encode()
+    headers = {"Cache-Control": "no-store", "Vary": "Accept-Encoding"}
+    if len(data) >= _GZIP_MIN_BYTES and "gzip" in request.headers.get("accept-encoding", ""):
+        data = gzip.compress(data, compresslevel=5, mtime=0)
+        headers["Content-Encoding"] = "gzip"
+    return Response(data, status_code=status, media_type=HTML, headers=headers)
+
+
+def base(request: Request) -> str:
+    root: str = request.scope.get("root_path", "")
+    return root.rstrip("/")
+
+
+def page_context(request: Request, title: str) -> dict[str, Any]:
+    root = base(request)
+    return {
+        "title": title,
+        "base": root,
+        "css_url": _static_url(root, "board.css"),
+        "js_url": _static_url(root, "board.js"),
+        "icons": ICONS,
+        "labels": LABELS,
+        "kinds": KIND_ORDER,
+    }
+
+
+def error_page(request: Request, exc: DeployStatusError, heading: str) -> Response:
+    status = status_of(exc)
+    if status >= 500:
+        logger.error("%s %s: %s", request.method, request.url.path, exc, exc_info=exc)
+        message = "The storage is unavailable or failing; nothing was lost. Retry in a moment."
+    else:
+        message = exc.message
+    context = page_context(request, heading)
+    page = render("error.html", **context, heading=heading, message=message, status=status)
+    return html(request, page, status)

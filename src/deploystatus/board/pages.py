@@ -1,0 +1,129 @@
+"""The board's pages: the matrix of every deployable (``GET /``), a component's page
+(``GET /ui/components/{component}``) and their static files. Each handler reads what it
+shows from the store and renders it (views.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from deploystatus import timestamps
+from deploystatus.errors import DeployStatusError
+from deploystatus.records import HistoryRange, Record
+from deploystatus.web.options import (
+    checked_component,
+    checked_environment,
+    next_cursor,
+    page_size,
+    resume,
+)
+from deploystatus.web.problems import status_of
+from deploystatus.web.state import AppState, state_of
+
+from ._respond import STATIC_FILES, error_page, html, page_context, static_file
+from .views import BoardFilters, build_timeline, classifier, render, render_board, row_of
+
+logger = logging.getLogger("deploystatus")
+
+HISTORY_PAGE_SIZE = 50  # rows of the component page's history table
+TIMELINE_RECORDS = 200  # the last records the component page's timeline shows
+
+router = APIRouter()
+
+
+@router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+async def board(request: Request) -> Response:
+    state = state_of(request)
+    filters = BoardFilters.from_params(request.query_params)
+    records: Sequence[Record] = ()
+    unavailable = None
+    status = 200
+    try:
+        records = await state.store.current()
+    except DeployStatusError as exc:
+        # The page still loads: board.js keeps trying and fills the matrix once it can.
+        logger.error("GET /: %s", exc, exc_info=exc)
+        status = status_of(exc)
+        unavailable = "The storage is unavailable or failing; retrying every few seconds."
+    page = render_board(
+        records,
+        filters,
+        context=page_context(request, "Deployment status"),
+        classify=classifier(state.settings.state_rules),
+        renderer=state.encoder.renderer,
+        refresh_seconds=state.settings.board_refresh_seconds,
+        now_ns=time.time_ns(),
+        unavailable=unavailable,
+    )
+    return html(request, page, status)
+
+
+@router.api_route("/ui/static/{name}", methods=["GET", "HEAD"], include_in_schema=False)
+async def static(name: str, request: Request) -> Response:
+    media_type = STATIC_FILES.get(name)
+    if media_type is None:
+        return Response(b"not found", status_code=404, media_type="text/plain")
+    data, _ = static_file(name)
+    # Pages name these with ?v=<hash of the content>: a new version is a new URL.
+    return Response(data, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"})
+
+
+# A component's page
+
+
+@router.api_route("/ui/components/{component}", methods=["GET", "HEAD"], include_in_schema=False)
+async def component_page(component: str, request: Request) -> Response:
+    heading = f"Component {component}"
+    try:
+        return await _component_page(component, request, state_of(request), heading)
+    except DeployStatusError as exc:
+        return error_page(request, exc, heading)
+
+
+async def _component_page(
+    component: str, request: Request, state: AppState, heading: str
+) -> Response:
+    # Lenient where the API is strict: an empty field of the page's form means "not given".
+    params = request.query_params
+    environment = params.get("environment") or None
+    wanted = HistoryRange(
+        checked_component(component),
+        None if environment is None else checked_environment(environment),
+        descending=True,
+    )
+    limit = page_size(params.get("limit") or str(HISTORY_PAGE_SIZE))
+    cursor = params.get("cursor") or None
+    wanted = resume(wanted, cursor, state.cursors)
+    store = state.store
+    current, (history, position), (recent, _) = await asyncio.gather(
+        store.component_current(component),
+        store.history_page(wanted, limit),
+        store.history_page(HistoryRange(component, descending=True), TIMELINE_RECORDS),
+    )
+    classify = classifier(state.settings.state_rules)
+    renderer = state.encoder.renderer
+    now_ns = time.time_ns()
+    found = bool(current or history or recent)
+    page = render(
+        "component.html",
+        **page_context(request, heading),
+        component=component,
+        found=found,
+        environment=environment,
+        environments=sorted({record.environment for record in (*current, *recent)}),
+        current=[row_of(record, classify, renderer, now_ns) for record in current],
+        history=[row_of(record, classify, renderer, now_ns) for record in history],
+        timeline=build_timeline(recent, classify=classify, renderer=renderer),
+        timeline_records=TIMELINE_RECORDS,
+        first_page=cursor is None,
+        next_cursor=next_cursor(wanted, position, state.cursors),
+        limit=limit,
+        default_limit=HISTORY_PAGE_SIZE,
+        fetched_text=timestamps.canonical(now_ns)[11:19] + " UTC",
+    )
+    return html(request, page, 200 if found else 404)

@@ -1,0 +1,78 @@
+"""Signing in to the board, for when authentication is on (see web/auth.py): a form that
+takes a token and keeps it in a cookie, and signing out."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from deploystatus.tokens import READ
+from deploystatus.web.auth import SESSION_COOKIE, SIGN_IN_PATH, authenticate
+from deploystatus.web.bodies import read_body
+from deploystatus.web.state import state_of
+
+from ._respond import base, html, page_context
+from .views import render
+
+router = APIRouter()
+
+_SIGN_IN_BODY_LIMIT = 4096
+_SESSION_SECONDS = 12 * 3600
+
+
+def _safe_next(page: str | None) -> str:
+    """Only a path of this site: never somewhere else (``//host``, ``https://...``)."""
+    if not page or not page.startswith("/") or page.startswith("//") or "\\" in page:
+        return "/"
+    return page
+
+
+def _sign_in_page(
+    request: Request, next_page: str, message: str = "", status: int = 200
+) -> Response:
+    page = render(
+        "sign_in.html", **page_context(request, "Sign in"), next_page=next_page, message=message
+    )
+    return html(request, page, status)
+
+
+@router.get(SIGN_IN_PATH, include_in_schema=False)
+async def sign_in_form(request: Request) -> Response:
+    next_page = _safe_next(request.query_params.get("next"))
+    if not state_of(request).settings.tokens:
+        return RedirectResponse(base(request) + next_page, status_code=303)
+    return _sign_in_page(request, next_page)
+
+
+@router.post(SIGN_IN_PATH, include_in_schema=False)
+async def sign_in(request: Request) -> Response:
+    settings = state_of(request).settings
+    body = await read_body(request, _SIGN_IN_BODY_LIMIT, settings.body_timeout_seconds)
+    form = urllib.parse.parse_qs(body.decode("utf-8", errors="replace"))
+    next_page = _safe_next(form.get("next", ["/"])[0])
+    presented = form.get("token", [""])[0].strip()
+    token = authenticate(settings.tokens, presented) if presented else None
+    if token is None:
+        return _sign_in_page(request, next_page, "That token is not valid.", 401)
+    if READ not in token.scopes:
+        return _sign_in_page(request, next_page, "That token lacks the read scope.", 403)
+    response = RedirectResponse(base(request) + next_page, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        urllib.parse.quote(presented, safe=""),
+        max_age=_SESSION_SECONDS,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/ui/sign-out", include_in_schema=False)
+async def sign_out(request: Request) -> Response:
+    response = RedirectResponse(base(request) + SIGN_IN_PATH, status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

@@ -1,0 +1,134 @@
+"""The JSON API. Each handler parses the request (bodies.py, options.py), calls the store and
+encodes the answer (encoding.py); what goes wrong is raised, and problems.py answers it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+
+from deploystatus.errors import StorageError
+from deploystatus.records import Record
+
+from . import openapi
+from .bodies import decode_records, read_body
+from .encoding import RecordsEncoder, names_body
+from .options import CurrentFilter, HistoryOptions, checked_component, next_cursor
+from .state import state_of
+
+logger = logging.getLogger("deploystatus")
+
+JSON = "application/json"
+READY_TIMEOUT_SECONDS = 2.0
+
+router = APIRouter()
+
+
+@router.post("/records", response_class=PlainTextResponse, **openapi.POST_RECORDS)
+async def post_records(request: Request) -> Response:
+    state = state_of(request)
+    settings = state.settings
+    # Any Content-Type: the reference's own example is curl -d, which sends a form type.
+    body = await read_body(request, settings.max_body_bytes, settings.body_timeout_seconds)
+    records = decode_records(body, max_records=settings.max_records)
+    if records:
+        await state.store.put(records)
+        state.metrics.records_written += len(records)  # counted once DynamoDB holds them
+    return PlainTextResponse("Ok")
+
+
+@router.api_route("/current", methods=["GET", "HEAD"], **openapi.CURRENT)
+async def current(request: Request) -> Response:
+    state = state_of(request)
+    wanted = CurrentFilter.parse(request.query_params)  # None: no option, the original body
+    if wanted is None:
+        records = await state.store.current()
+        return Response(state.encoder.states_body(records), media_type=JSON)
+    if wanted.component_prefix is None:
+        records = await state.store.current()
+    else:
+        records = await state.store.current_matching(wanted.component_prefix)
+    return Response(state.encoder.states_body(filter(wanted.matches, records)), media_type=JSON)
+
+
+@router.api_route("/historical/{component}", methods=["GET", "HEAD"], **openapi.HISTORICAL)
+async def historical(request: Request) -> Response:
+    # Read here, not declared: FastAPI would document a 422 this service never answers.
+    component = checked_component(request.path_params["component"])
+    state = state_of(request)
+    options = HistoryOptions.parse(component, request.query_params, state.cursors)
+    if options.limit is not None:
+        records, position = await state.store.history_page(options.range, options.limit)
+        cursor = next_cursor(options.range, position, state.cursors)
+        return Response(state.encoder.page_body(records, cursor), media_type=JSON)
+    pages = state.store.history(options.range)
+    first = await anext(pages)
+    second = await anext(pages, None)
+    if second is None:
+        return Response(state.encoder.body(first), media_type=JSON)
+    # Long histories stream page by page. The first two pages are in hand, so most
+    # failures still get a proper status; a later one cuts the body off mid-array,
+    # which no JSON parser mistakes for a complete answer.
+    return StreamingResponse(_stream(state.encoder, first, second, pages), media_type=JSON)
+
+
+async def _stream(
+    encoder: RecordsEncoder,
+    first: list[Record],
+    second: list[Record],
+    rest: AsyncIterator[list[Record]],
+) -> AsyncIterator[bytes]:
+    yield f'{{"Records":[{encoder.objects(first)}'.encode()
+    separator = "," if first else ""
+    async for page in _chain(second, rest):
+        if page:
+            yield (separator + encoder.objects(page)).encode()
+            separator = ","
+    yield b"]}"
+
+
+async def _chain(
+    head: list[Record], rest: AsyncIterator[list[Record]]
+) -> AsyncIterator[list[Record]]:
+    yield head
+    async for page in rest:
+        yield page
+
+
+@router.api_route("/healthz", methods=["GET", "HEAD"], **openapi.HEALTHZ)
+async def healthz() -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+@router.api_route("/readyz", methods=["GET", "HEAD"], **openapi.READYZ)
+async def readyz(request: Request) -> JSONResponse:
+    state = state_of(request)
+    try:
+        await asyncio.wait_for(state.store.check(), READY_TIMEOUT_SECONDS)
+    except (StorageError, TimeoutError) as exc:
+        logger.warning("not ready: %r", exc)
+        return JSONResponse(
+            {"error": "not_ready", "message": "the DynamoDB table is not reachable or not active"},
+            status_code=503,
+        )
+    return JSONResponse({"status": "ready"})
+
+
+# The pickers' lists (the board's filters, a dashboard's menus)
+
+
+@router.api_route("/environments", methods=["GET", "HEAD"])
+async def environments(request: Request) -> Response:
+    """Every environment that has a current state, sorted: ``{"Environments":[...]}``."""
+    records = await state_of(request).store.current()
+    return Response(names_body("Environments", (r.environment for r in records)), media_type=JSON)
+
+
+@router.api_route("/components", methods=["GET", "HEAD"])
+async def components(request: Request) -> Response:
+    """Every component that has a current state, sorted: ``{"Components":[...]}``."""
+    records = await state_of(request).store.current()
+    return Response(names_body("Components", (r.component for r in records)), media_type=JSON)
