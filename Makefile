@@ -73,9 +73,10 @@ delete-dev-env: ## stop the engine dev-env started and remove its data dir
 compose: ## the API and DynamoDB Local in Docker (needs Docker)
 	docker compose up --build
 
-lint: $(STAMP) ## ruff, and terraform fmt when terraform is installed
+lint: $(STAMP) ## ruff, the import contracts between the wings, terraform fmt if installed
 	$(BIN)/ruff check src tests bench soak
 	$(BIN)/ruff format --check src tests bench soak
+	$(BIN)/lint-imports --no-cache
 	@if command -v terraform >/dev/null 2>&1; then \
 		echo "terraform fmt -check -diff -recursive infra/terraform"; \
 		terraform fmt -check -diff -recursive infra/terraform; \

@@ -25,8 +25,7 @@ from deploystatus.config import Settings
 from deploystatus.errors import StorageError
 from deploystatus.records import Record
 from deploystatus.states import state_class
-from deploystatus.storage.dynamodb import open_client
-from deploystatus.storage.store import Store
+from deploystatus.storage import Store, open_client
 
 _SERVICES = (
     "payments", "checkout", "auth", "search", "catalog", "orders", "billing", "inventory",
