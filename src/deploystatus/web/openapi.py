@@ -219,49 +219,41 @@ POST_RECORDS: dict[str, Any] = {
     },
 }
 
-CURRENT: dict[str, Any] = {
-    "summary": "The latest record of every deployable, by component then environment",
-    "responses": {
-        200: {
-            "description": "The current state",
-            "content": {"application/json": {"schema": RECORDS_OUT}},
-        },
+
+def _status_body(status: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["status"],
+        "additionalProperties": False,
+        "properties": {"status": {"type": "string", "enum": [status]}},
+    }
+
+
+def _records_read(description: str) -> dict[Any, Any]:
+    """The answers of a read of records: the records, or a bad option, or no storage."""
+    return {
+        200: _json(description, RECORDS_OUT),
         400: _400,
         503: _503,
         **_ERRORS,
-    },
+    }
+
+
+CURRENT: dict[str, Any] = {
+    "summary": "The latest record of every deployable, by component then environment",
+    "responses": _records_read("The current state"),
 }
 
 HISTORICAL: dict[str, Any] = {
     "summary": "Every record of one component, all environments, oldest first",
-    "responses": {
-        200: {
-            "description": "The history (streamed when long)",
-            "content": {"application/json": {"schema": RECORDS_OUT}},
-        },
-        400: _400,
-        503: _503,
-        **_ERRORS,
-    },
+    "responses": _records_read("The history (streamed when long)"),
     "openapi_extra": {"parameters": [COMPONENT_PARAMETER]},
 }
 
 HEALTHZ: dict[str, Any] = {
     "summary": "Liveness: the process serves HTTP (never touches DynamoDB)",
     "responses": {
-        200: {
-            "description": "Alive",
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["status"],
-                        "additionalProperties": False,
-                        "properties": {"status": {"type": "string", "enum": ["ok"]}},
-                    }
-                }
-            },
-        },
+        200: _json("Alive", _status_body("ok")),
         **_ERRORS,
     },
 }
@@ -269,19 +261,7 @@ HEALTHZ: dict[str, Any] = {
 READYZ: dict[str, Any] = {
     "summary": "Readiness: the table is reachable and ACTIVE",
     "responses": {
-        200: {
-            "description": "Ready",
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["status"],
-                        "additionalProperties": False,
-                        "properties": {"status": {"type": "string", "enum": ["ready"]}},
-                    }
-                }
-            },
-        },
+        200: _json("Ready", _status_body("ready")),
         503: _json("Not ready", _error_body("not_ready", "shutting_down")),
         **_ERRORS,
     },
