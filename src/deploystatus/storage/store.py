@@ -1,4 +1,5 @@
-"""The one place that talks to DynamoDB, and the only code that knows the item format.
+"""The store: the only code that knows the item format, and the calls that write and read
+it, one read per access pattern (docs/design.md, "Access patterns").
 
 One table, string keys ``PK`` and ``SK`` (see docs/design.md for the reasoning):
 
@@ -283,7 +284,8 @@ class Store:
         with contextlib.suppress(ConditionalCheckFailed):  # a later state is stored: it stays
             await self._call("PutItem", put)
 
-    # Reads
+    # Reads: a component's history (all of it, or a page), the current states (all, by
+    # component prefix, of one component)
 
     async def _pages(self, query: dict[str, Any]) -> AsyncIterator[list[Item]]:
         """Every page of a Query, the next one fetched while the caller uses this one."""
@@ -312,33 +314,6 @@ class Store:
             if environment is not None:
                 records = [record for record in records if record.environment == environment]
             yield records
-
-    async def current(self) -> Sequence[Record]:
-        """The latest record of every deployable, by component then environment. Concurrent
-        callers share a read that started after they asked (shared_read.py): the result is
-        theirs to read, not to change."""
-        return await self._current()
-
-    async def _read_current(self) -> Sequence[Record]:
-        items = await self._current_items(range(CURRENT_SHARDS), prefix=None)
-        return tuple(self._records_of(items))
-
-    def _records_of(self, items: Iterable[Item]) -> list[Record]:
-        record = self._current_records.get
-        return [record((item["SK"]["S"], item["Latest"]["S"])) for item in items]
-
-    async def _current_items(self, shards: Iterable[int], *, prefix: str | None) -> list[Item]:
-        """Every current item of ``shards`` whose ``SK`` starts with ``prefix``, shards read
-        concurrently, sorted by ``SK`` (that is, by component then environment)."""
-
-        async def shard_items(shard: int) -> list[Item]:
-            query = current_query(self.table, shard, prefix)
-            return [item async for page in self._pages(query) for item in page]
-
-        per_shard = await _all(shard_items(shard) for shard in shards)
-        items = [item for shard in per_shard for item in shard]
-        items.sort(key=lambda item: item["SK"]["S"])
-        return items
 
     async def history_page(
         self, wanted: HistoryRange, limit: int, *, max_read: int = HISTORY_MAX_READ
@@ -378,6 +353,33 @@ class Store:
                 return found, None
             if read >= max_read:
                 return found, key
+
+    async def current(self) -> Sequence[Record]:
+        """The latest record of every deployable, by component then environment. Concurrent
+        callers share a read that started after they asked (shared_read.py): the result is
+        theirs to read, not to change."""
+        return await self._current()
+
+    async def _read_current(self) -> Sequence[Record]:
+        items = await self._current_items(range(CURRENT_SHARDS), prefix=None)
+        return tuple(self._records_of(items))
+
+    def _records_of(self, items: Iterable[Item]) -> list[Record]:
+        record = self._current_records.get
+        return [record((item["SK"]["S"], item["Latest"]["S"])) for item in items]
+
+    async def _current_items(self, shards: Iterable[int], *, prefix: str | None) -> list[Item]:
+        """Every current item of ``shards`` whose ``SK`` starts with ``prefix``, shards read
+        concurrently, sorted by ``SK`` (that is, by component then environment)."""
+
+        async def shard_items(shard: int) -> list[Item]:
+            query = current_query(self.table, shard, prefix)
+            return [item async for page in self._pages(query) for item in page]
+
+        per_shard = await _all(shard_items(shard) for shard in shards)
+        items = [item for shard in per_shard for item in shard]
+        items.sort(key=lambda item: item["SK"]["S"])
+        return items
 
     async def component_current(self, component: str) -> list[Record]:
         """The latest record of each of a component's environments: one Query on its shard."""
