@@ -8,22 +8,18 @@ a deadline; everything started is stopped at teardown (tests/processes.py).
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
 import signal
 import socket
 import subprocess
-import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -53,6 +49,7 @@ from tests.processes import (
     wait_ready,
     wait_until,
 )
+from tests.support.proxies import FaultProxy, Rule, ServiceError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 END = "2024-07-30T14:06:41Z"
@@ -612,92 +609,24 @@ def test_unreachable_url_exits_1_with_one_cannot_reach_line(
 # Retries, at the network boundary
 
 
-class FaultProxy:
-    """An HTTP proxy on a free loopback port, in a thread, in front of the service.
+def failing_first(service: Service, failures: int, *, lose_replies: bool = False) -> FaultProxy:
+    """A proxy in front of the service: the first ``failures`` requests are answered ``503``
+    with ``Retry-After: 0`` and a JSON error body naming the request's number; later ones
+    are forwarded. With ``lose_replies`` the failing requests are forwarded too, and only
+    the service's replies are lost."""
+    proxy = FaultProxy(service.url)
+    proxy.add(Rule(ServiceError(after_forwarding=lose_replies), times=failures))
+    return proxy
 
-    The first ``failures`` requests are answered ``503`` with ``Retry-After: 0`` and a JSON
-    error body naming the request's number; later ones are forwarded. With ``lose_replies``
-    the failing requests are forwarded too, and only the service's replies are lost.
-    """
 
-    def __init__(self, upstream_port: int, failures: int, *, lose_replies: bool = False):
-        self.upstream_port = upstream_port
-        self.failures = failures
-        self.lose_replies = lose_replies
-        self.requests: list[tuple[str, str]] = []  # (method, path) as received
-        self.upstream_statuses: list[int] = []  # of every forwarded request
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+def requests(proxy: FaultProxy) -> list[tuple[str, str]]:
+    """(method, path) of each request, as received."""
+    return [(call.method, call.path) for call in proxy.log()]
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def __enter__(self) -> FaultProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(STOP_TIMEOUT)
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                proxy._handle(self)
-
-            def do_POST(self) -> None:
-                proxy._handle(self)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # quiet
-
-        return Handler
-
-    def _forward(self, method: str, path: str, body: bytes | None) -> tuple[int, str, bytes]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=10)
-        try:
-            headers = {"Content-Type": "application/json"} if body is not None else {}
-            connection.request(method, path, body=body, headers=headers)
-            response = connection.getresponse()
-            reply = response.status, response.getheader("Content-Type", ""), response.read()
-        finally:
-            connection.close()
-        with self._lock:
-            self.upstream_statuses.append(reply[0])
-        return reply
-
-    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
-        length = int(handler.headers.get("Content-Length") or 0)
-        body = handler.rfile.read(length) if length else None
-        with self._lock:
-            self.requests.append((handler.command, handler.path))
-            number = len(self.requests)
-        headers: dict[str, str] = {}
-        if number <= self.failures:
-            if self.lose_replies:
-                self._forward(handler.command, handler.path, body)
-            status, content_type = 503, "application/json"
-            payload = json.dumps(
-                {"error": "storage_unavailable", "message": f"unavailable (request {number})"}
-            ).encode()
-            headers["Retry-After"] = "0"
-        else:
-            status, content_type, payload = self._forward(handler.command, handler.path, body)
-        handler.send_response(status)
-        handler.send_header("Content-Type", content_type)
-        handler.send_header("Content-Length", str(len(payload)))
-        for name, value in headers.items():
-            handler.send_header(name, value)
-        handler.end_headers()
-        handler.wfile.write(payload)
+def upstream_statuses(proxy: FaultProxy) -> list[int]:
+    """What the service answered to each forwarded request."""
+    return [call.upstream for call in proxy.log() if call.upstream is not None]
 
 
 def post_args(url: str, component: str, retries: int) -> tuple[str, ...]:
@@ -711,13 +640,13 @@ def test_post_through_503s_succeeds_after_retries_and_stores_the_record_once(
     launcher: Launcher, service: Service
 ) -> None:
     component = unique_component()
-    with FaultProxy(service.port, failures=2) as proxy:
+    with failing_first(service, 2) as proxy:
         result = launcher.run(*post_args(proxy.url, component, 5), env=command_env(launcher))
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"posted {component} dev Ok {END}\n"
-    assert proxy.requests == [("POST", "/records")] * 3
-    assert proxy.upstream_statuses == [200]
+    assert requests(proxy) == [("POST", "/records")] * 3
+    assert upstream_statuses(proxy) == [200]
     assert service.history(component) == [record(component, "dev", "Ok", END)]
 
 
@@ -725,11 +654,11 @@ def test_post_resent_after_lost_replies_stores_the_record_once(
     launcher: Launcher, service: Service
 ) -> None:
     component = unique_component()
-    with FaultProxy(service.port, failures=2, lose_replies=True) as proxy:
+    with failing_first(service, 2, lose_replies=True) as proxy:
         result = launcher.run(*post_args(proxy.url, component, 5), env=command_env(launcher))
 
     assert result.returncode == 0, result.stderr
-    assert proxy.upstream_statuses == [200, 200, 200]  # the service stored it three times
+    assert upstream_statuses(proxy) == [200, 200, 200]  # the service stored it three times
     assert service.history(component) == [record(component, "dev", "Ok", END)]
 
 
@@ -737,14 +666,14 @@ def test_post_exits_1_with_the_last_error_when_503s_outlast_its_retries(
     launcher: Launcher, service: Service
 ) -> None:
     component = unique_component()
-    with FaultProxy(service.port, failures=10) as proxy:
+    with failing_first(service, 10) as proxy:
         result = launcher.run(*post_args(proxy.url, component, 3), env=command_env(launcher))
 
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr == "deploystatus: 503: unavailable (request 3)\n"
-    assert proxy.requests == [("POST", "/records")] * 3
-    assert proxy.upstream_statuses == []
+    assert requests(proxy) == [("POST", "/records")] * 3
+    assert upstream_statuses(proxy) == []
     assert service.history(component) == []
 
 

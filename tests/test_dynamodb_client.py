@@ -27,7 +27,7 @@ from deploystatus.storage.dynamodb import (
     error_from_answer,
 )
 from tests.certificates import self_signed, serving_context
-from tests.connect_proxy import ConnectProxy
+from tests.support.proxies import ConnectProxy
 
 # 2025-11-27T23:59:59.5Z, and one second later: the next day, with a new signing key.
 BEFORE_MIDNIGHT = 1_764_287_999.5

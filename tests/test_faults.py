@@ -22,22 +22,6 @@ import pytest
 
 from deploystatus.commands.engines import LocalEngine
 from deploystatus.config import Settings
-from tests.faultproxy import (
-    AwsError,
-    Delay,
-    FaultProxy,
-    GatewayError,
-    Reset,
-    Rule,
-    Unprocessed,
-    internal_error,
-    is_conditional_put,
-    request_limit_exceeded,
-    throttling,
-    throughput_exceeded,
-    unavailable,
-    validation_error,
-)
 from tests.live import (
     COMPONENTS,
     LiveServer,
@@ -56,6 +40,22 @@ from tests.live import (
     workload,
 )
 from tests.reliability_log import Recorder
+from tests.support.proxies import (
+    AwsError,
+    Delay,
+    FaultProxy,
+    GatewayError,
+    Reset,
+    Rule,
+    Unprocessed,
+    internal_error,
+    is_conditional_put,
+    request_limit_exceeded,
+    throttling,
+    throughput_exceeded,
+    unavailable,
+    validation_error,
+)
 
 # The proxy works the same in front of any engine: dynalite, which keeps the run short.
 pytestmark = pytest.mark.parametrize("engine", ["dynalite"], indirect=True)

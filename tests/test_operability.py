@@ -3,7 +3,7 @@ Prometheus metrics, the bound on concurrent DynamoDB calls, shared reads of the 
 state, graceful shutdown.
 
 DynamoDB is made slow or throttling at the network boundary only, by a proxy between the
-service and the engine (tests/delaying_proxy.py); nothing in the service is patched.
+service and the engine (tests/support/proxies.py); nothing in the service is patched.
 """
 
 from __future__ import annotations
@@ -32,19 +32,24 @@ from deploystatus.config import Settings
 from deploystatus.storage.store import CURRENT_SHARDS
 from deploystatus.tokens import new_token, parse_tokens
 from tests.conftest import run_with_store
-from tests.delaying_proxy import DelayingProxy
 from tests.factories import README_RECORD, body, history_of, make_record
 from tests.processes import Cli, Launcher, http_request, listening, wait_ready, wait_until
 from tests.serving import serve_env, start_serve
+from tests.support.proxies import Delay, FaultProxy, Rule, throttling
 
 NEW_REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 SLOW_WAIT = 15.0  # bound on any wait for a slowed-down answer
 
 
 @pytest.fixture
-def proxy(engine: LocalEngine) -> Iterator[DelayingProxy]:
-    with DelayingProxy(engine.port, engine.host) as running:
+def proxy(engine: LocalEngine) -> Iterator[FaultProxy]:
+    with FaultProxy(engine.url) as running:
         yield running
+
+
+def hold_answers(proxy: FaultProxy, seconds: float) -> None:
+    """From now on, each answer of the engine is held ``seconds`` before it goes back."""
+    proxy.add(Rule(Delay(seconds, after_forwarding=True)))
 
 
 # Request ids
@@ -316,12 +321,13 @@ def test_metrics_count_dynamodb_calls_records_written_and_records_rejected(
 
 
 def test_metrics_count_dynamodb_throttles_and_the_retries_that_follow(
-    make_client: Callable[..., TestClient], proxy: DelayingProxy
+    make_client: Callable[..., TestClient], proxy: FaultProxy
 ) -> None:
     client = make_client(endpoint_url=proxy.url)
-    proxy.throttle = 3  # the next three calls are refused with ThrottlingException
+    # The next three calls are refused with ThrottlingException.
+    throttled = proxy.add(Rule(throttling(), times=3))
     assert client.get("/historical/abc.def").json() == {"Records": []}  # one Query, retried
-    assert (proxy.throttled, proxy.throttle) == (3, 0)
+    assert (throttled.fired, throttled.remaining) == (3, 0)
 
     samples = scrape(client)
     assert value(samples, "deploystatus_dynamodb_throttles_total", action="Query") == 3
@@ -352,10 +358,10 @@ def burst(client: TestClient, count: int) -> list[httpx2.Response]:
 
 
 def test_a_burst_beyond_max_concurrent_calls_queues_and_is_served(
-    make_client: Callable[..., TestClient], proxy: DelayingProxy
+    make_client: Callable[..., TestClient], proxy: FaultProxy
 ) -> None:
     client = make_client(endpoint_url=proxy.url, max_concurrent_calls=2)
-    proxy.delay = 0.25
+    hold_answers(proxy, 0.25)
     started = time.monotonic()
     responses = burst(client, 12)
     elapsed = time.monotonic() - started
@@ -367,7 +373,7 @@ def test_a_burst_beyond_max_concurrent_calls_queues_and_is_served(
 
 
 def test_a_burst_while_dynamodb_is_slower_than_the_retry_limit_ends_in_503s_with_retry_after(
-    make_client: Callable[..., TestClient], proxy: DelayingProxy
+    make_client: Callable[..., TestClient], proxy: FaultProxy
 ) -> None:
     client = make_client(
         endpoint_url=proxy.url,
@@ -376,7 +382,7 @@ def test_a_burst_while_dynamodb_is_slower_than_the_retry_limit_ends_in_503s_with
         dynamodb_retry_seconds=1.0,
         retry_after_seconds=7,
     )
-    proxy.delay = 60  # far beyond every time limit
+    hold_answers(proxy, 60)  # far beyond every time limit
     started = time.monotonic()
     responses = burst(client, 20)
     elapsed = time.monotonic() - started
@@ -402,11 +408,11 @@ def get_in_background(client: TestClient, path: str) -> Any:
 
 
 def test_concurrent_current_reads_share_one_dynamodb_read_per_round(
-    make_client: Callable[..., TestClient], proxy: DelayingProxy
+    make_client: Callable[..., TestClient], proxy: FaultProxy
 ) -> None:
     client = make_client(endpoint_url=proxy.url)
     assert client.post("/records", content=body(make_record())).text == "Ok"
-    proxy.delay = 0.5
+    hold_answers(proxy, 0.5)
     proxy.forwarded = 0
     first = get_in_background(client, "/current")
     wait_until(lambda: proxy.in_flight == CURRENT_SHARDS, SLOW_WAIT, "the first read is out")
@@ -421,13 +427,13 @@ def test_concurrent_current_reads_share_one_dynamodb_read_per_round(
 
 
 def test_a_request_never_shares_a_read_that_started_before_it(
-    make_client: Callable[..., TestClient], proxy: DelayingProxy
+    make_client: Callable[..., TestClient], proxy: FaultProxy
 ) -> None:
     """Read-your-writes across instances: a record acknowledged by another instance before a
     request arrives is in its answer, though a read that predates the record is still out."""
     reader = make_client(endpoint_url=proxy.url)
     other_instance = make_client()
-    proxy.delay = 1.0
+    hold_answers(proxy, 1.0)
     before = get_in_background(reader, "/current")
     wait_until(lambda: proxy.in_flight == CURRENT_SHARDS, SLOW_WAIT, "the first read is out")
     record = make_record(Component=f"c{uuid.uuid4().hex[:8]}")
@@ -470,10 +476,10 @@ def post_in_background(url: str, data: bytes) -> tuple[threading.Thread, list[An
 
 @pytest.mark.parametrize("engine", ["dynalite"], indirect=True)
 def test_sigterm_stops_accepting_finishes_the_in_flight_write_then_exits_0(
-    launcher: Launcher, settings: Settings, proxy: DelayingProxy
+    launcher: Launcher, settings: Settings, proxy: FaultProxy
 ) -> None:
     cli, port = start_serve(launcher, serve_env(launcher, settings, endpoint_url=proxy.url))
-    proxy.delay = 1.5  # each DynamoDB answer: a write (two calls) takes about 3 s
+    hold_answers(proxy, 1.5)  # each DynamoDB answer: a write (two calls) takes about 3 s
     record = make_record(Component=f"c{uuid.uuid4().hex[:8]}")
     writer, answers = post_in_background(f"http://127.0.0.1:{port}/records", body(record))
     wait_until(lambda: proxy.in_flight > 0, SLOW_WAIT, "the write reaches DynamoDB")
@@ -494,13 +500,13 @@ def test_sigterm_stops_accepting_finishes_the_in_flight_write_then_exits_0(
 
 @pytest.mark.parametrize("engine", ["dynalite"], indirect=True)
 def test_sigterm_with_a_write_slower_than_the_shutdown_bound_exits_0_within_the_bound(
-    launcher: Launcher, settings: Settings, proxy: DelayingProxy
+    launcher: Launcher, settings: Settings, proxy: FaultProxy
 ) -> None:
     env = serve_env(
         launcher, settings, endpoint_url=proxy.url, DEPLOYSTATUS_SHUTDOWN_TIMEOUT_SECONDS="1"
     )
     cli, port = start_serve(launcher, env)
-    proxy.delay = 60
+    hold_answers(proxy, 60)
     writer, answers = post_in_background(f"http://127.0.0.1:{port}/records", body(README_RECORD))
     wait_until(lambda: proxy.in_flight > 0, SLOW_WAIT, "the write reaches DynamoDB")
 

@@ -3,9 +3,9 @@ the system's trust store, or against ``AWS_CA_BUNDLE`` when it is set (as AWS SD
 a VPC endpoint or a proxy that re-signs TLS with a private CA), and reaches it through
 ``HTTPS_PROXY`` unless ``NO_PROXY`` names it.
 
-The https endpoint is tests/faultproxy.py terminating TLS in front of a real engine, with
-a certificate made for the test; the egress proxy is tests/connect_proxy.py; the service
-is the real command.
+The https endpoint is a `FaultProxy` terminating TLS in front of a real engine, with a
+certificate made for the test; the egress proxy is a `ConnectProxy` (both in
+tests/support/proxies.py); the service is the real command.
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ import pytest
 
 from deploystatus.config import Settings
 from tests.certificates import self_signed, serving_context
-from tests.connect_proxy import ConnectProxy
 from tests.factories import README_RECORD, body
-from tests.faultproxy import FaultProxy
 from tests.processes import START_TIMEOUT, Launcher, http_request, listening, wait_until
 from tests.serving import serve_env, start_serve
+from tests.support.proxies import ConnectProxy, FaultProxy
 
 NAME = "dynamodb.example.test"  # never resolved here: only the egress proxy knows it
 
