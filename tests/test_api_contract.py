@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.factories import body, make_record, records_body, response_record
+from tests.support.factories import body, make_record, records_body, response_record
 
 EMPTY = b'{"Records":[]}'
 JSON = "application/json"

@@ -13,7 +13,7 @@ from typing import Any
 import httpx2
 from fastapi.testclient import TestClient
 
-from tests.factories import body, make_record
+from tests.support.factories import body, make_record
 
 EMPTY = b'{"Records":[]}'
 JSON = "application/json"

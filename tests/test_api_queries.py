@@ -19,7 +19,7 @@ from deploystatus.records import HistoryRange, Record
 from deploystatus.storage.store import Store
 from deploystatus.timestamps import canonical, parse
 from tests.conftest import run_with_store
-from tests.factories import deployment, post_ok, records_body, response_record
+from tests.support.factories import deployment, post_ok, records_body, response_record
 
 EMPTY = b'{"Records":[]}'
 MINUTE = 60 * 1_000_000_000

@@ -24,7 +24,7 @@ from deploystatus.states import (
     state_class,
 )
 from deploystatus.timestamps import Renderer, canonical, parse
-from tests.factories import deployment, post_ok
+from tests.support.factories import deployment, post_ok
 
 HTML = "text/html; charset=utf-8"
 T0 = parse("2024-07-30T14:00:00Z")

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from deploystatus.tokens import new_token, parse_tokens
 from deploystatus.web.auth import SESSION_COOKIE
-from tests.factories import README_RECORD, body
+from tests.support.factories import README_RECORD, body
 
 READ_TOKEN = new_token()
 WRITE_TOKEN = new_token()

@@ -40,6 +40,7 @@ from deploystatus.config import Settings
 from deploystatus.records import Record
 from deploystatus.states import LABELS, Classifier, state_class
 from tests.processes import Cli, Launcher, clean_environment, http_request, wait_ready
+from tests.support.factories import deployment
 
 CHROMIUM = os.environ.get("DEPLOYSTATUS_CHROMIUM") or shutil.which("chromium") or ""
 if not CHROMIUM or not Path(CHROMIUM).is_file():
@@ -63,15 +64,6 @@ HISTORY_RECORDS = 120
 def now_minus(seconds: float) -> str:
     instant = datetime.now(UTC) - timedelta(seconds=seconds)
     return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def record(component: str, environment: str, state: str, timestamp: str) -> dict[str, str]:
-    return {
-        "Component": component,
-        "Environment": environment,
-        "State": state,
-        "Timestamp": timestamp,
-    }
 
 
 @dataclass
@@ -120,7 +112,7 @@ def generated(
     )
     renderer = timestamps.Renderer(None)
     return [
-        record(r.component, r.environment, r.state, renderer.render(r.timestamp))
+        deployment(r.component, r.environment, r.state, renderer.render(r.timestamp))
         for r in generate.plan_records(plan)
     ]
 
@@ -133,12 +125,12 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     try:
         service = start_service(launcher)
         service.post(generated(24, 4, 700, end_ago=3600))
-        service.post([record(*FAILING, "deploy-failed", now_minus(90))])
+        service.post([deployment(*FAILING, "deploy-failed", now_minus(90))])
         environments = ("dev", "prod-eu", "prod-us")
         states = ("deploy-started", "deploy-success", "deploy-started", "deploy-failed")
         service.post(
             [
-                record(
+                deployment(
                     HISTORY_COMPONENT,
                     environments[i % 3],
                     states[i % 4],
@@ -357,10 +349,10 @@ def test_a_new_record_appears_without_reloading(service: Service, page: Page) ->
     assert "payments-api" in visible_components(page)
     service.post(
         [
-            record("payments-api", "prod-us", "rollback-started", now_minus(1)),
-            record("brand-new-api", "staging", "deploy-started", now_minus(1)),
-            record("not-matching", "dev", "deploy-failed", now_minus(1)),
-            record("payments-api", "canary", "deploy-success", now_minus(1)),
+            deployment("payments-api", "prod-us", "rollback-started", now_minus(1)),
+            deployment("brand-new-api", "staging", "deploy-started", now_minus(1)),
+            deployment("not-matching", "dev", "deploy-failed", now_minus(1)),
+            deployment("payments-api", "canary", "deploy-success", now_minus(1)),
         ]
     )
     # A new environment gets a column (in order, so the others move) and a place in the picker.
@@ -414,7 +406,7 @@ def test_a_banner_while_the_api_cannot_be_reached(service: Service, page: Page) 
 
 def test_a_banner_when_the_service_stops(browser: Browser, launcher: Launcher) -> None:
     service = start_service(launcher, engine="moto")
-    service.post([record("abc", "dev", "Ok", now_minus(5))])
+    service.post([deployment("abc", "dev", "Ok", now_minus(5))])
     page = open_page(browser)
     try:
         page.goto(service.url + "/")
@@ -431,7 +423,7 @@ def test_a_banner_when_the_service_stops(browser: Browser, launcher: Launcher) -
 def test_state_text_is_never_markup(service: Service, page: Page) -> None:
     evil = '<img src=x onerror="window.pwned=1">&amp;'
     page.goto(service.url + "/?q=xss")
-    service.post([record("xss-probe", "dev", evil, now_minus(1))])
+    service.post([deployment("xss-probe", "dev", evil, now_minus(1))])
     probe = cell(page, "xss-probe", "dev")
     expect(probe).to_contain_text(evil)  # added by the refresh
     page.reload()
@@ -574,7 +566,7 @@ def test_the_board_at_1000_components_by_10_environments(
     latest = {(r["Component"], r["Environment"]) for r in records}
     # Every deployable has a state: fill the gaps the random plan left.
     missing = [
-        record(component, environment, "deploy-success", now_minus(30))
+        deployment(component, environment, "deploy-success", now_minus(30))
         for component in generate.component_names(1000)
         for environment in generate.ENVIRONMENTS[:10]
         if (component, environment) not in latest

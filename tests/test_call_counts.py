@@ -24,7 +24,7 @@ from deploystatus.app import create_app
 from deploystatus.config import Settings
 from deploystatus.storage.dynamodb import open_client
 from deploystatus.storage.store import BATCH_SIZE, CURRENT_SHARDS
-from tests.factories import body, deployment
+from tests.support.factories import body, deployment
 
 PAGE_BYTES = 1024 * 1024
 # Names and states near their limits, so that few records fill a page.

@@ -31,7 +31,6 @@ from deploystatus.records import Record, component_problem, environment_problem,
 from deploystatus.states import state_class
 from deploystatus.storage.store import Store
 from tests.conftest import run_with_store
-from tests.factories import history_of
 from tests.processes import (
     START_TIMEOUT,
     STOP_TIMEOUT,
@@ -49,6 +48,7 @@ from tests.processes import (
     wait_ready,
     wait_until,
 )
+from tests.support.factories import deployment, history_of
 from tests.support.proxies import FaultProxy, Rule, ServiceError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -375,15 +375,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         launcher.close()
 
 
-def record(component: str, environment: str, state: str, timestamp: str) -> dict[str, str]:
-    return {
-        "Component": component,
-        "Environment": environment,
-        "State": state,
-        "Timestamp": timestamp,
-    }
-
-
 def test_post_stores_the_record_with_the_given_timestamp(
     launcher: Launcher, service: Service
 ) -> None:
@@ -400,7 +391,7 @@ def test_post_stores_the_record_with_the_given_timestamp(
         "",
     )
     assert service.history(component) == [
-        record(component, "prod-all", "deploy-success", "2024-07-30T14:06:41.5Z")
+        deployment(component, "prod-all", "deploy-success", "2024-07-30T14:06:41.5Z")
     ]
 
 
@@ -468,9 +459,9 @@ def posted(service: Service) -> tuple[str, str, list[dict[str, str]]]:
     here, there = unique_environment(), unique_environment()
     first, second = unique_component(), unique_component()
     records = [
-        record(first, here, "deploy-started", "2024-07-30T14:06:41Z"),
-        record(second, here, "deploy-failed", "2024-07-30T14:06:42.25Z"),
-        record(first, there, AWKWARD_STATE, "2024-07-30T14:06:43Z"),
+        deployment(first, here, "deploy-started", "2024-07-30T14:06:41Z"),
+        deployment(second, here, "deploy-failed", "2024-07-30T14:06:42.25Z"),
+        deployment(first, there, AWKWARD_STATE, "2024-07-30T14:06:43Z"),
     ]
     service.post(*records)
     return here, there, records
@@ -568,7 +559,7 @@ def test_deploystatus_url_is_used_when_url_is_absent(launcher: Launcher, service
     shown = launcher.run("history", component, "--json", env=env)
 
     assert posted.returncode == 0, posted.stderr
-    assert service.history(component) == [record(component, "dev", "Ok", END)]
+    assert service.history(component) == [deployment(component, "dev", "Ok", END)]
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.encode() == service.get("/historical/" + component) + b"\n"
 
@@ -647,7 +638,7 @@ def test_post_through_503s_succeeds_after_retries_and_stores_the_record_once(
     assert result.stdout == f"posted {component} dev Ok {END}\n"
     assert requests(proxy) == [("POST", "/records")] * 3
     assert upstream_statuses(proxy) == [200]
-    assert service.history(component) == [record(component, "dev", "Ok", END)]
+    assert service.history(component) == [deployment(component, "dev", "Ok", END)]
 
 
 def test_post_resent_after_lost_replies_stores_the_record_once(
@@ -659,7 +650,7 @@ def test_post_resent_after_lost_replies_stores_the_record_once(
 
     assert result.returncode == 0, result.stderr
     assert upstream_statuses(proxy) == [200, 200, 200]  # the service stored it three times
-    assert service.history(component) == [record(component, "dev", "Ok", END)]
+    assert service.history(component) == [deployment(component, "dev", "Ok", END)]
 
 
 def test_post_exits_1_with_the_last_error_when_503s_outlast_its_retries(
@@ -711,7 +702,7 @@ def test_post_retries_connection_errors_until_a_service_starts_on_its_port(
 
     assert post.wait(START_TIMEOUT) == 0, post.describe() + serve.describe()
     assert post.stdout == f"posted {component} dev Ok {END}\n"
-    assert service.history(component) == [record(component, "dev", "Ok", END)]
+    assert service.history(component) == [deployment(component, "dev", "Ok", END)]
 
 
 # The Makefile workflow

@@ -31,7 +31,7 @@ from deploystatus.storage.migrate import (
     migrate,
 )
 from deploystatus.storage.store import Store
-from tests.factories import history_of, records_body, response_record
+from tests.support.factories import history_of, records_body, response_record
 
 T = TypeVar("T")
 Item = dict[str, Any]

@@ -9,7 +9,7 @@ from deploystatus.memo import Memo
 from deploystatus.records import Record
 from deploystatus.timestamps import Renderer, load_zone
 from deploystatus.web.encoding import RecordsEncoder
-from tests.factories import deployment, post_ok, read_records
+from tests.support.factories import deployment, post_ok, read_records
 
 
 def test_each_key_is_computed_once() -> None:

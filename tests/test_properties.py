@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from deploystatus.app import create_app
 from deploystatus.config import Settings
 from tests.conftest import run_with_store
-from tests.factories import deployment, post_ok, read_records
+from tests.support.factories import deployment, post_ok, read_records
 
 COMPONENTS = ("a", "a-b", "a.b")
 ENVIRONMENTS = ("dev", "dev-a")

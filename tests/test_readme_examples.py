@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.factories import README_RECORD, body
+from tests.support.factories import README_RECORD, body
 
 README_POST = (
     '{"Records":[{"Component":"abc.def","Environment":"prod-all","State":"Ok",'

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from deploystatus.config import Settings
 from deploystatus.storage.dynamodb import open_client
 from deploystatus.storage.store import current_shard
-from tests.factories import deployment, post_ok, read_records
+from tests.support.factories import deployment, post_ok, read_records
 
 Rec = dict[str, str]
 

@@ -20,9 +20,9 @@ import pytest
 
 from deploystatus.config import Settings
 from tests.certificates import self_signed, serving_context
-from tests.factories import README_RECORD, body
 from tests.processes import START_TIMEOUT, Launcher, http_request, listening, wait_until
 from tests.serving import serve_env, start_serve
+from tests.support.factories import README_RECORD, body
 from tests.support.proxies import ConnectProxy, FaultProxy
 
 NAME = "dynamodb.example.test"  # never resolved here: only the egress proxy knows it
