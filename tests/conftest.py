@@ -18,12 +18,12 @@ from deploystatus.commands.engines import ENGINES, LocalEngine, free_port, start
 from deploystatus.config import Settings
 from deploystatus.storage.dynamodb import open_client
 from deploystatus.storage.store import Store
-from tests.processes import Launcher, clean_environment
+from tests.support.processes import Launcher, clean_environment
 
 T = TypeVar("T")
 
 # The reliability tests' record of what they tried (make reliability-report).
-pytest_plugins = ("tests.reliability_log",)
+pytest_plugins = ("tests.support.reliability_log",)
 
 # Local engines accept any credentials; make sure a developer's real ones are never used.
 os.environ.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_REGION="us-east-1")

@@ -4,7 +4,7 @@
         [--soak .reliability/soak.json] --doc docs/reliability.md
 
 ``make reliability-report`` runs the reliability tests with ``DEPLOYSTATUS_RELIABILITY_LOG``
-set (tests/reliability_log.py) and then this. Only the section between this report's
+set (tests/support/reliability_log.py) and then this. Only the section between this report's
 markers is rewritten (it is appended when missing): other sections of the file stay as
 they are.
 """

@@ -23,9 +23,9 @@ from deploystatus.config import Settings
 from deploystatus.tokens import ApiToken, hash_token, new_token, parse_tokens
 from deploystatus.web.auth import OPEN_PATHS, OPEN_PREFIXES, required_scope
 from deploystatus.web.observability import all_routes
-from tests.processes import Launcher, http_request
-from tests.serving import serve_env, start_serve
 from tests.support.factories import README_RECORD, body, make_record
+from tests.support.processes import Launcher, http_request
+from tests.support.serving import serve_env, start_serve
 
 JSON = "application/json"
 CHALLENGE = 'Bearer realm="deploystatus"'

@@ -39,8 +39,8 @@ from deploystatus.commands.engines import free_port
 from deploystatus.config import Settings
 from deploystatus.records import Record
 from deploystatus.states import LABELS, Classifier, state_class
-from tests.processes import Cli, Launcher, clean_environment, http_request, wait_ready
 from tests.support.factories import deployment
+from tests.support.processes import Cli, Launcher, clean_environment, http_request, wait_ready
 
 CHROMIUM = os.environ.get("DEPLOYSTATUS_CHROMIUM") or shutil.which("chromium") or ""
 if not CHROMIUM or not Path(CHROMIUM).is_file():

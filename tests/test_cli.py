@@ -1,7 +1,7 @@
 """The ``deploystatus`` command end to end: real subprocesses, real engines, real HTTP.
 
 Every process listens on a free loopback port and keeps its data in the test's own
-directory; tests/processes.py runs them and stops whatever is left at teardown.
+directory; tests/support/processes.py runs them and stops whatever is left at teardown.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from deploystatus.commands.engines import ENGINES, free_port
-from tests.processes import (
+from tests.support.processes import (
     START_TIMEOUT,
     Cli,
     Launcher,

@@ -3,7 +3,7 @@
 over HTTP, retries through a fault proxy at the network boundary, and the Makefile workflow.
 
 Nothing is mocked. Every process and server listens on a free loopback port; every wait has
-a deadline; everything started is stopped at teardown (tests/processes.py).
+a deadline; everything started is stopped at teardown (tests/support/processes.py).
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from deploystatus.records import Record, component_problem, environment_problem,
 from deploystatus.states import state_class
 from deploystatus.storage.store import Store
 from tests.conftest import run_with_store
-from tests.processes import (
+from tests.support.factories import deployment, history_of
+from tests.support.processes import (
     START_TIMEOUT,
     STOP_TIMEOUT,
     Identity,
@@ -48,7 +49,6 @@ from tests.processes import (
     wait_ready,
     wait_until,
 )
-from tests.support.factories import deployment, history_of
 from tests.support.proxies import FaultProxy, Rule, ServiceError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -24,7 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_a
 
 from deploystatus.commands.engines import LocalEngine, free_port
 from deploystatus.config import Settings
-from tests.live import (
+from tests.support.live import (
     LiveServer,
     Model,
     Rec,
@@ -36,8 +36,8 @@ from tests.live import (
     post_until_ok,
     read_json,
 )
-from tests.processes import Launcher, wait_ready
-from tests.reliability_log import Recorder
+from tests.support.processes import Launcher, wait_ready
+from tests.support.reliability_log import Recorder
 
 WRITERS = 16
 COMPONENTS = ("api", "api.v2", "web-front")

@@ -26,7 +26,7 @@ from deploystatus.storage.dynamodb import (
     TableNotFound,
     error_from_answer,
 )
-from tests.certificates import self_signed, serving_context
+from tests.support.certificates import self_signed, serving_context
 from tests.support.proxies import ConnectProxy
 
 # 2025-11-27T23:59:59.5Z, and one second later: the next day, with a new signing key.

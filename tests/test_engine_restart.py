@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from deploystatus.commands.engines import LocalEngine
-from tests.live import (
+from tests.support.live import (
     COMPONENTS,
     LiveServer,
     WriteStats,
@@ -24,7 +24,7 @@ from tests.live import (
     snapshot,
     workload,
 )
-from tests.reliability_log import Recorder
+from tests.support.reliability_log import Recorder
 
 WRITERS = 4
 BATCHES = workload(seed=7, batches=24, size=30)

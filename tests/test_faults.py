@@ -22,7 +22,7 @@ import pytest
 
 from deploystatus.commands.engines import LocalEngine
 from deploystatus.config import Settings
-from tests.live import (
+from tests.support.live import (
     COMPONENTS,
     LiveServer,
     Model,
@@ -39,7 +39,6 @@ from tests.live import (
     snapshot,
     workload,
 )
-from tests.reliability_log import Recorder
 from tests.support.proxies import (
     AwsError,
     Delay,
@@ -56,6 +55,7 @@ from tests.support.proxies import (
     unavailable,
     validation_error,
 )
+from tests.support.reliability_log import Recorder
 
 # The proxy works the same in front of any engine: dynalite, which keeps the run short.
 pytestmark = pytest.mark.parametrize("engine", ["dynalite"], indirect=True)

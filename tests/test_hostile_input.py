@@ -23,8 +23,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.live import LiveServer, fresh_table, own_dynalite
-from tests.reliability_log import Recorder
+from tests.support.live import LiveServer, fresh_table, own_dynalite
+from tests.support.reliability_log import Recorder
 
 BODY_TIMEOUT = 1.0
 MAX_BODY = 1024 * 1024

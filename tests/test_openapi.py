@@ -26,8 +26,8 @@ from schemathesis.specs.openapi.checks import (
 from deploystatus.app import create_app
 from deploystatus.config import Settings
 from deploystatus.records import COMPONENT_RULE, ENVIRONMENT_RULE
-from tests.live import LiveServer, fresh_table, own_dynalite
-from tests.reliability_log import Recorder
+from tests.support.live import LiveServer, fresh_table, own_dynalite
+from tests.support.reliability_log import Recorder
 
 EXAMPLES_PER_OPERATION = 50
 # What an answer must satisfy. Not `positive_data_acceptance`: the schema gives the shape of

@@ -32,10 +32,10 @@ from deploystatus.config import Settings
 from deploystatus.storage.store import CURRENT_SHARDS
 from deploystatus.tokens import new_token, parse_tokens
 from tests.conftest import run_with_store
-from tests.processes import Cli, Launcher, http_request, listening, wait_ready, wait_until
-from tests.serving import serve_env, start_serve
 from tests.support.factories import README_RECORD, body, history_of, make_record
+from tests.support.processes import Cli, Launcher, http_request, listening, wait_ready, wait_until
 from tests.support.proxies import Delay, FaultProxy, Rule, throttling
+from tests.support.serving import serve_env, start_serve
 
 NEW_REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 SLOW_WAIT = 15.0  # bound on any wait for a slowed-down answer

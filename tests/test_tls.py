@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 
 from deploystatus.config import Settings
-from tests.certificates import self_signed, serving_context
-from tests.processes import START_TIMEOUT, Launcher, http_request, listening, wait_until
-from tests.serving import serve_env, start_serve
+from tests.support.certificates import self_signed, serving_context
 from tests.support.factories import README_RECORD, body
+from tests.support.processes import START_TIMEOUT, Launcher, http_request, listening, wait_until
 from tests.support.proxies import ConnectProxy, FaultProxy
+from tests.support.serving import serve_env, start_serve
 
 NAME = "dynamodb.example.test"  # never resolved here: only the egress proxy knows it
 

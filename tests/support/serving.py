@@ -1,11 +1,11 @@
-"""``deploystatus serve`` as a real process against a test's table (tests/processes.py runs
-and stops it)."""
+"""``deploystatus serve`` as a real process against a test's table
+(tests/support/processes.py runs and stops it)."""
 
 from __future__ import annotations
 
 from deploystatus.commands.engines import free_port
 from deploystatus.config import Settings
-from tests.processes import Cli, Launcher, wait_ready
+from tests.support.processes import Cli, Launcher, wait_ready
 
 
 def serve_env(
