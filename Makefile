@@ -112,7 +112,7 @@ soak: $(STAMP) ## steady writes and reads against deploystatus dev (SOAK_SECONDS
 
 reliability-report: $(STAMP) ## rerun the reliability tests and render their results into docs/reliability.md
 	DEPLOYSTATUS_RELIABILITY_LOG=.reliability/tests.json $(BIN)/pytest -q -p no:cacheprovider $(RELIABILITY_TESTS)
-	$(BIN)/python tests/reliability_report.py --tests .reliability/tests.json \
+	$(BIN)/python tools/reliability_report.py --tests .reliability/tests.json \
 		--soak .reliability/soak.json --doc docs/reliability.md
 
 lock: ## re-resolve requirements.lock from pyproject.toml

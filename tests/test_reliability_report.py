@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.reliability_report import BEGIN, END, render, replace_section
+from tools.reliability_report import BEGIN, END, render, replace_section
 
 TESTS: dict[str, Any] = {
     "started": "2026-01-01T00:00:00Z",

@@ -4,7 +4,7 @@ Tests take the ``reliability`` fixture and call ``reliability.record(area, case,
 detail=...)`` for each fault or input class they exercised. The plugin adds each test's
 outcome (passed, failed, skipped) and duration. When ``DEPLOYSTATUS_RELIABILITY_LOG``
 names a file, the whole run is written there as JSON at the end of the session;
-``tests/reliability_report.py`` renders it into docs/reliability.md
+``tools/reliability_report.py`` renders it into docs/reliability.md
 (``make reliability-report``). Without the variable nothing is written.
 """
 

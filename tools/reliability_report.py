@@ -1,6 +1,6 @@
 """Renders what the reliability tests and the soak recorded into docs/reliability.md.
 
-    python tests/reliability_report.py --tests .reliability/tests.json \\
+    python tools/reliability_report.py --tests .reliability/tests.json \\
         [--soak .reliability/soak.json] --doc docs/reliability.md
 
 ``make reliability-report`` runs the reliability tests with ``DEPLOYSTATUS_RELIABILITY_LOG``
