@@ -93,7 +93,7 @@ pytest: $(STAMP) chromium ## the tests alone
 test: lint typecheck pytest ## lint, type checks and tests
 
 screenshots: $(STAMP) chromium ## the board's screenshots in docs/, from the browser tests
-	DEPLOYSTATUS_SCREENSHOTS=docs $(BIN)/pytest -q -p no:cacheprovider tests/test_browser.py \
+	DEPLOYSTATUS_SCREENSHOTS=docs $(BIN)/pytest -q -p no:cacheprovider tests/board/test_browser.py \
 		-k "every_deployable or component_page"
 
 bench: $(STAMP) ## the benchmark suite (~10 min): regenerates docs/performance.md
@@ -104,8 +104,9 @@ bench-quick: $(STAMP) ## a short benchmark run (< 2 min), into build/bench-quick
 
 # Reliability: soak (minutes, not part of make test) and the report in docs/reliability.md.
 SOAK_SECONDS ?= 180
-RELIABILITY_TESTS := tests/test_faults.py tests/test_engine_restart.py tests/test_concurrency.py \
-	tests/test_hostile_input.py tests/test_openapi.py
+RELIABILITY_TESTS := tests/reliability/test_faults.py tests/reliability/test_engine_restart.py \
+	tests/reliability/test_concurrency.py tests/reliability/test_hostile_input.py \
+	tests/api/test_openapi.py
 
 soak: $(STAMP) ## steady writes and reads against deploystatus dev (SOAK_SECONDS=180): errors, p99, RSS
 	$(BIN)/python soak/soak.py --seconds $(SOAK_SECONDS) --json .reliability/soak.json

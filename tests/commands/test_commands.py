@@ -51,7 +51,7 @@ from tests.support.processes import (
 )
 from tests.support.proxies import FaultProxy, Rule, ServiceError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 END = "2024-07-30T14:06:41Z"
 END_NS = timestamps.parse(END)
 WINDOW_NS = 7 * 86_400 * 1_000_000_000  # generate's default --days 7

@@ -1,10 +1,10 @@
 """Hostile input over real HTTP: raw sockets against the app served by uvicorn (httptools),
 as ``deploystatus serve`` runs it, so that no client library tidies the request first.
 
-Extends tests/test_api_errors.py (which goes through the test client): nesting, numbers,
-UTF-8, NUL and control characters, duplicate keys at sizes that would hurt, 10 MB bodies
-refused before they are read, bodies dripped byte by byte, and request targets no HTTP
-library would send. Every answer is a documented status with a JSON error body (or
+Extends tests/api/test_api_errors.py (which goes through the test client): nesting,
+numbers, UTF-8, NUL and control characters, duplicate keys at sizes that would hurt, 10 MB
+bodies refused before they are read, bodies dripped byte by byte, and request targets no
+HTTP library would send. Every answer is a documented status with a JSON error body (or
 uvicorn's own plain-text 400 for bytes that are not HTTP at all), never a 500, never data
 of another component, and the server stays up.
 """

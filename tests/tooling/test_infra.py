@@ -27,7 +27,7 @@ from deploystatus.config import Settings
 from deploystatus.storage import store
 from deploystatus.storage.store import table_definition
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "infra" / "terraform"
 PACKAGE = Path(deploystatus.__file__).resolve().parent
 

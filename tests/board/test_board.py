@@ -1,5 +1,6 @@
-"""The status board's pages over HTTP, without a browser (tests/test_browser.py has one):
-what the server renders for each URL, on both engines; and the pieces it is built from."""
+"""The status board's pages over HTTP, without a browser (tests/board/test_browser.py has
+one): what the server renders for each URL, on both engines; and the pieces it is built
+from."""
 
 from __future__ import annotations
 

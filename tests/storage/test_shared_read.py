@@ -1,8 +1,8 @@
 """SharedRead: concurrent callers share a read, and never one that started before they asked.
 
 The read here is a plain coroutine over a value the test changes ("the table"), so that
-each property is checked exactly; tests/test_operability.py checks the same through the
-app, the proxy and the engine.
+each property is checked exactly; tests/reliability/test_operability.py checks the same
+through the app, the proxy and the engine.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from tools.reliability_report import BEGIN, END, render, replace_section
 TESTS: dict[str, Any] = {
     "started": "2026-01-01T00:00:00Z",
     "seconds": 1.0,
-    "command": "pytest tests/test_faults.py",
+    "command": "pytest tests/reliability/test_faults.py",
     "python": "3.11.7",
     "machine": "Linux x86_64, 2 cores",
     "tests": {"t::a": {"outcome": "passed", "seconds": 0.5}},
