@@ -24,6 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_a
 
 from deploystatus.commands.engines import LocalEngine, free_port
 from deploystatus.config import Settings
+from tests.support.factories import deployment
 from tests.support.live import (
     LiveServer,
     Model,
@@ -172,13 +173,8 @@ class Service(RuleBasedStateMachine):
 
     def records(self, drawn_batch: list[tuple[str, str, str, int, int]]) -> list[Rec]:
         return [
-            {
-                "Component": f"{self.prefix}.{component}",
-                "Environment": environment,
-                "State": state,
-                "Timestamp": INSTANTS[instant][spelling],
-            }
-            for component, environment, state, instant, spelling in drawn_batch
+            deployment(f"{self.prefix}.{name}", environment, state, INSTANTS[instant][spelling])
+            for name, environment, state, instant, spelling in drawn_batch
         ]
 
     def post(self, client: httpx2.Client, batch: list[Rec]) -> None:

@@ -22,6 +22,7 @@ import pytest
 
 from deploystatus.commands.engines import LocalEngine
 from deploystatus.config import Settings
+from tests.support.factories import deployment
 from tests.support.live import (
     COMPONENTS,
     LiveServer,
@@ -574,13 +575,7 @@ def test_a_history_cut_off_mid_stream_is_never_a_complete_200(
 ) -> None:
     rig = rig_factory()
     records = [
-        {
-            "Component": "paged",
-            "Environment": "prod",
-            "State": f"s{i:03d}",
-            "Timestamp": f"2024-07-30T14:00:{i:02d}Z",
-        }
-        for i in range(40)
+        deployment("paged", "prod", f"s{i:03d}", f"2024-07-30T14:00:{i:02d}Z") for i in range(40)
     ]
     rig.write(records)
 

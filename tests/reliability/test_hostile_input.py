@@ -23,6 +23,7 @@ from typing import Any
 import httpx2
 import pytest
 
+from tests.support.factories import body, make_record
 from tests.support.live import LiveServer, fresh_table, own_dynalite
 from tests.support.reliability_log import Recorder
 
@@ -31,18 +32,9 @@ MAX_BODY = 1024 * 1024
 TS = "2024-07-30T14:06:41Z"
 
 
-def record(component: str = "abc.def", **fields: object) -> dict[str, object]:
-    return {
-        "Component": component,
-        "Environment": "prod",
-        "State": "Ok",
-        "Timestamp": TS,
-        **fields,
-    }
-
-
-def batch(*records: dict[str, object]) -> bytes:
-    return json.dumps({"Records": list(records)}).encode()
+def record(component: str = "abc.def", **fields: object) -> dict[str, Any]:
+    """The README's record in prod at ``TS``, of ``component``; ``fields`` replace or add."""
+    return make_record(Component=component, Environment="prod", Timestamp=TS, **fields)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +46,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     ):
         with live.client() as client:
             seed = [record(name) for name in ("etc", "current", "abc.def", "x", "passwd")]
-            assert client.post("/records", content=batch(*seed)).content == b"Ok"
+            assert client.post("/records", content=body(*seed)).content == b"Ok"
         yield live
 
 
@@ -302,7 +294,7 @@ def test_nul_and_control_characters_are_refused_where_they_matter(
     for char in [bytes([c]) for c in (0, 1, 8, 0x0B, 0x0C, 0x1B, 0x1F)]:
         for content in (
             b'{"Records":[' + char + b"]}",
-            batch(record("ctl")).replace(b'"Ok"', b'"O' + char + b'k"'),
+            body(record("ctl")).replace(b'"Ok"', b'"O' + char + b'k"'),
         ):
             answer = exchange(server.port, request("POST", b"/records", content))
             assert_error(answer, 400, "invalid_request")
@@ -343,7 +335,7 @@ def test_nul_and_control_characters_are_refused_where_they_matter(
     kept = ["\u2028\u2029", "\ufeff", "\uffff\ufffe", "\U0010ffff", "<&>"]
     for state in kept:
         answer = exchange(
-            server.port, request("POST", b"/records", batch(record("kept", State=state)))
+            server.port, request("POST", b"/records", body(record("kept", State=state)))
         )
         assert (answer.status, answer.body) == (200, b"Ok"), state
     assert sorted(r["State"] for r in stored(client, "kept")) == sorted(kept)
@@ -462,7 +454,7 @@ def test_a_10_mb_body_is_refused_before_it_is_sent(
 def test_a_dripped_body_gets_a_408_and_the_connection_closed(
     server: LiveServer, client: httpx2.Client, reliability: Recorder
 ) -> None:
-    content = batch(record("dripped"))
+    content = body(record("dripped"))
     dripping = True
 
     def drip(sock: socket.socket) -> None:
