@@ -74,8 +74,8 @@ compose: ## the API and DynamoDB Local in Docker (needs Docker)
 	docker compose up --build
 
 lint: $(STAMP) ## ruff, the import contracts between the wings, terraform fmt if installed
-	$(BIN)/ruff check src tests bench soak
-	$(BIN)/ruff format --check src tests bench soak
+	$(BIN)/ruff check src tests bench soak tools
+	$(BIN)/ruff format --check src tests bench soak tools
 	$(BIN)/lint-imports --no-cache
 	@if command -v terraform >/dev/null 2>&1; then \
 		echo "terraform fmt -check -diff -recursive infra/terraform"; \

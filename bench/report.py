@@ -734,7 +734,8 @@ def render(results: dict[str, Any], plot_link: str | None) -> str:
         "(under 2 minutes, smaller sizes) writes build/bench-quick/ instead. `python -m bench "
         "--only writes,current` runs a subset; `python -m bench.report RESULTS.json PAGE.md` "
         "regenerates a page from raw results. The regression guard that runs in `make test` is "
-        "tests/test_call_counts.py: it counts DynamoDB requests per endpoint instead of timing.",
+        "tests/api/test_call_counts.py: it counts DynamoDB requests per endpoint instead of "
+        "timing.",
         "",
     ]
     return "\n".join(out)

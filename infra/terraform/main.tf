@@ -2,8 +2,8 @@ provider "aws" {
   region = var.region
 }
 
-# Must describe exactly what deploystatus.store.table_definition() creates
-# (tests/test_infra.py checks it): string keys PK (hash) and SK (range), on-demand
+# Must describe exactly what deploystatus.storage.store.table_definition() creates
+# (tests/tooling/test_infra.py checks it): string keys PK (hash) and SK (range), on-demand
 # billing, no secondary index. docs/design.md explains the layout.
 resource "aws_dynamodb_table" "deployment_status" {
   name         = var.table_name

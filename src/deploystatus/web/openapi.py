@@ -3,7 +3,7 @@
 The handlers read raw bodies and raise domain errors (no pydantic models), so FastAPI cannot
 infer the contract: the request body, the plain-text ``Ok``, the GET bodies and every error
 status with its JSON body are spelt out here. ``/openapi.json`` is what clients and
-schemathesis (tests/test_openapi.py) read; the rules come from records.py, so the two cannot
+schemathesis (tests/api/test_openapi.py) read; the rules come from records.py, so the two cannot
 drift apart.
 """
 
