@@ -204,7 +204,8 @@ def render_board(
         "currentUrl": f"{base}/current",
         "componentUrl": f"{base}/ui/components/",
     }
-    return _templates.get_template("board.html").render(
+    return render(
+        "board.html",
         **context,
         matrix=matrix,
         filters=filters,
