@@ -16,6 +16,7 @@ from tests.support.factories import README_RECORD, body
 
 READ_TOKEN = new_token()
 WRITE_TOKEN = new_token()
+READ_WRITE_TOKEN = new_token()
 
 
 def _entry(name: str, token: str, scopes: str) -> str:
@@ -25,7 +26,13 @@ def _entry(name: str, token: str, scopes: str) -> str:
 @pytest.fixture
 def board(make_client: Callable[..., TestClient]) -> TestClient:
     tokens = parse_tokens(
-        ";".join([_entry("reader", READ_TOKEN, "read"), _entry("writer", WRITE_TOKEN, "write")])
+        ";".join(
+            [
+                _entry("reader", READ_TOKEN, "read"),
+                _entry("writer", WRITE_TOKEN, "write"),
+                _entry("both", READ_WRITE_TOKEN, "read,write"),
+            ]
+        )
     )
     client = make_client(tokens=tokens)
     client.follow_redirects = False
@@ -121,3 +128,64 @@ def test_without_authentication_the_sign_in_page_just_returns(
     client.follow_redirects = False
     response = client.get("/ui/sign-in?next=/ui/components/abc.def")
     assert (response.status_code, response.headers["location"]) == (303, "/ui/components/abc.def")
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "http://other.testserver"},
+    ],
+)
+def test_sign_in_and_out_from_another_site_are_refused(
+    board: TestClient, headers: dict[str, str]
+) -> None:
+    response = board.post(
+        "/ui/sign-in", content=f"token={READ_TOKEN}&next=/", headers={**FORM, **headers}
+    )
+    assert response.status_code == 403
+    assert "another site" in response.text
+    assert "set-cookie" not in response.headers
+    board.cookies.set(SESSION_COOKIE, READ_TOKEN)
+    response = board.post("/ui/sign-out", headers=headers)
+    assert response.status_code == 403
+    assert "set-cookie" not in response.headers  # the session stays
+
+
+def test_sign_in_from_its_own_page_is_accepted(board: TestClient) -> None:
+    own = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
+    response = board.post(
+        "/ui/sign-in", content=f"token={READ_TOKEN}&next=/", headers={**FORM, **own}
+    )
+    assert response.status_code == 303
+    assert SESSION_COOKIE in response.headers["set-cookie"]
+    response = board.post("/ui/sign-out", headers=own)
+    assert response.status_code == 303
+    assert f'{SESSION_COOKIE}=""' in response.headers["set-cookie"]
+
+
+def test_a_token_that_can_write_is_not_kept_in_a_cookie(board: TestClient) -> None:
+    response = board.post("/ui/sign-in", content=f"token={READ_WRITE_TOKEN}&next=/", headers=FORM)
+    assert response.status_code == 403
+    assert "read-only token" in response.text
+    assert "set-cookie" not in response.headers
+
+
+def test_pages_cannot_be_framed_and_load_only_this_sites_code(board: TestClient) -> None:
+    board.cookies.set(SESSION_COOKIE, READ_TOKEN)
+    for path in ("/", "/ui/sign-in", "/ui/components/abc.def", "/ui/components/NOT-VALID"):
+        response = board.get(path)
+        policy = response.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy, path
+        assert "script-src 'self';" in policy and "default-src 'none'" in policy, path
+        assert "'unsafe-inline'" not in policy, path
+        assert response.headers["x-frame-options"] == "DENY", path
+    for path in ("/", "/current", "/healthz", "/ui/static/board.css"):
+        response = board.get(path)
+        assert response.headers["x-content-type-options"] == "nosniff", path
+        assert response.headers["referrer-policy"] == "same-origin", path

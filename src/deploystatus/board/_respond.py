@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import secrets
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,14 @@ logger = logging.getLogger("deploystatus")
 HTML = "text/html; charset=utf-8"
 _GZIP_MIN_BYTES = 1400
 _STATIC = Path(__file__).resolve().parent / "static"
+# Pages load only this site's script and stylesheet, post only to it, and are never framed.
+# The one inline style (the board's hidden columns, rewritten by board.js as filters change)
+# carries the page's nonce.
+_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'nonce-{nonce}'; "
+    "img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
 STATIC_FILES = {"board.js": "text/javascript; charset=utf-8", "board.css": "text/css"}
 
 
@@ -41,7 +50,12 @@ def _static_url(base: str, name: str) -> str:
 def html(request: Request, body: str, status: int = 200) -> Response:
     """The page, gzipped when the client takes it (the board is ~130 bytes a cell)."""
     data = body.encode()
-    headers = {"Cache-Control": "no-store", "Vary": "Accept-Encoding"}
+    headers = {
+        "Cache-Control": "no-store",
+        "Vary": "Accept-Encoding",
+        "Content-Security-Policy": _POLICY.format(nonce=_nonce(request)),
+        "X-Frame-Options": "DENY",  # for browsers older than frame-ancestors
+    }
     if len(data) >= _GZIP_MIN_BYTES and "gzip" in request.headers.get("accept-encoding", ""):
         data = gzip.compress(data, compresslevel=5, mtime=0)
         headers["Content-Encoding"] = "gzip"
@@ -53,10 +67,19 @@ def base(request: Request) -> str:
     return root.rstrip("/")
 
 
+def _nonce(request: Request) -> str:
+    """This page's nonce for its inline style, drawn once per request."""
+    nonce: str | None = getattr(request.state, "csp_nonce", None)
+    if nonce is None:
+        nonce = request.state.csp_nonce = secrets.token_urlsafe(16)
+    return nonce
+
+
 def page_context(request: Request, title: str) -> dict[str, Any]:
     root = base(request)
     return {
         "title": title,
+        "nonce": _nonce(request),
         "base": root,
         "css_url": _static_url(root, "board.css"),
         "js_url": _static_url(root, "board.js"),

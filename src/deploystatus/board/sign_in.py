@@ -8,7 +8,7 @@ import urllib.parse
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from deploystatus.tokens import READ
+from deploystatus.tokens import READ, WRITE
 from deploystatus.web.auth import SESSION_COOKIE, SIGN_IN_PATH, authenticate
 from deploystatus.web.bodies import read_body
 from deploystatus.web.state import state_of
@@ -27,6 +27,32 @@ def _safe_next(page: str | None) -> str:
     if not page or not page.startswith("/") or page.startswith("//") or "\\" in page:
         return "/"
     return page
+
+
+def _same_site(request: Request) -> bool:
+    """Whether a form post comes from this site's own pages. Browsers say where a post comes
+    from (``Sec-Fetch-Site``, ``Origin``): a cross-site page must not sign a browser in with
+    its token (login CSRF) or out (logout CSRF). A client that sends neither is no browser
+    acting for another site, and is let through."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    # The host, not the scheme: behind a TLS-terminating proxy this hop is plain http.
+    host = request.headers.get("host", "")
+    return bool(host) and urllib.parse.urlsplit(origin).netloc == host
+
+
+def _cross_site(request: Request) -> Response:
+    page = render(
+        "sign_in.html",
+        **page_context(request, "Sign in"),
+        next_page="/",
+        message="Refused: that request came from another site. Sign in from this page.",
+    )
+    return html(request, page, 403)
 
 
 def _sign_in_page(
@@ -48,6 +74,8 @@ async def sign_in_form(request: Request) -> Response:
 
 @router.post(SIGN_IN_PATH, include_in_schema=False)
 async def sign_in(request: Request) -> Response:
+    if not _same_site(request):
+        return _cross_site(request)
     settings = state_of(request).settings
     body = await read_body(request, _SIGN_IN_BODY_LIMIT, settings.body_timeout_seconds)
     form = urllib.parse.parse_qs(body.decode("utf-8", errors="replace"))
@@ -58,6 +86,11 @@ async def sign_in(request: Request) -> Response:
         return _sign_in_page(request, next_page, "That token is not valid.", 401)
     if READ not in token.scopes:
         return _sign_in_page(request, next_page, "That token lacks the read scope.", 403)
+    if WRITE in token.scopes:
+        # A cookie lives in a browser for hours: keep only tokens that cannot write there.
+        return _sign_in_page(
+            request, next_page, "That token can write: sign in with a read-only token.", 403
+        )
     response = RedirectResponse(base(request) + next_page, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -73,6 +106,8 @@ async def sign_in(request: Request) -> Response:
 
 @router.post("/ui/sign-out", include_in_schema=False)
 async def sign_out(request: Request) -> Response:
+    if not _same_site(request):
+        return _cross_site(request)
     response = RedirectResponse(base(request) + SIGN_IN_PATH, status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

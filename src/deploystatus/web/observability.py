@@ -30,6 +30,9 @@ logger = logging.getLogger("deploystatus")
 access_logger = logging.getLogger(ACCESS_LOGGER)
 
 REQUEST_ID_HEADER = b"x-request-id"
+# On every answer: no content-type sniffing (a JSON body is never run as a script or page),
+# and no full URL (a component's name, a cursor) in the Referer of links the board follows.
+SAFE_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"))
 _SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 
 
@@ -116,7 +119,7 @@ class Observability:
             nonlocal status, complete
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), echoed]
+                message["headers"] = [*message.get("headers", ()), echoed, *SAFE_HEADERS]
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 complete = True
             await send(message)
