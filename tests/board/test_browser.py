@@ -434,6 +434,26 @@ def test_state_text_is_never_markup(service: Service, page: Page) -> None:
     assert page.locator("img").count() == 0
 
 
+def test_bidi_controls_in_a_state_stay_inside_it(service: Service, page: Page) -> None:
+    # An override that would read "deployed-OK", and an isolate that is never closed.
+    spoof = "\u202eKO-deyolped \u2066open"
+    isolated = "b => getComputedStyle(b).unicodeBidi"
+    page.goto(service.url + "/?q=bidi")
+    service.post([deployment("bidi-probe", "dev", spoof, now_minus(1))])
+    probe = cell(page, "bidi-probe", "dev")
+    expect(probe).to_contain_text(spoof)  # added by the refresh
+    assert probe.locator("b").evaluate(isolated) == "isolate"
+    page.reload()
+    probe = cell(page, "bidi-probe", "dev")
+    assert probe.locator("b").evaluate(isolated) == "isolate"  # rendered by the server
+    # The age beside the state reads as it should.
+    expect(probe.locator("small")).to_have_text(re.compile(r"^\d+ s ago$"))
+    page.goto(service.url + "/ui/components/bidi-probe")
+    states = page.locator(".state b")
+    expect(states.first).to_have_text(spoof)
+    assert all(b.evaluate(isolated) == "isolate" for b in states.all())
+
+
 # A component's page
 
 
@@ -599,7 +619,7 @@ def test_the_board_at_1000_components_by_10_environments(
             current_records,
             BoardFilters(),
             context={
-                **dict.fromkeys(("title", "base", "css_url", "js_url"), ""),
+                **dict.fromkeys(("title", "base", "css_url", "js_url", "nonce"), ""),
                 **{"icons": ICONS, "labels": LABELS, "kinds": KIND_ORDER},
             },
             classify=Classifier(settings.state_rules),

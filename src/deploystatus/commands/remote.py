@@ -28,6 +28,21 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 _STYLES = {"success": "green", "failed": "bold red", "in-progress": "yellow", "other": ""}
 # Worth sending again: the service or something in front of it could not take it now.
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# Characters that move or hide text on a terminal (bidi embeddings, overrides and isolates,
+# zero-width ones): shown as escapes in tables, so a state reads as what it is.
+_INVISIBLE = str.maketrans(
+    {
+        code: f"\\u{code:04x}"
+        for code in (
+            0x061C,
+            *range(0x200B, 0x2010),
+            *range(0x202A, 0x202F),
+            *range(0x2060, 0x2065),
+            *range(0x2066, 0x206A),
+            0xFEFF,
+        )
+    }
+)
 
 
 class ClientError(Exception):
@@ -111,6 +126,7 @@ def _records_table(records: list[dict[str, Any]], title: str) -> Table:
     for record in records:
         state = str(record["State"])
         style = _STYLES[state_class(state)]
+        state = state.translate(_INVISIBLE)
         table.add_row(
             record["Component"],
             record["Environment"],
