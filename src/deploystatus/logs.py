@@ -25,6 +25,18 @@ ACCESS_LOGGER = "deploystatus.access"
 _second: tuple[int, str] = (-1, "")  # the last second formatted, and how
 
 
+# Line breaks that json.dumps leaves as they are (ensure_ascii=False): a reader that splits
+# lines on them (Python's str.splitlines, some log shippers) would cut a line in two.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def _json(value: object) -> str:
+    """Compact JSON, non-ASCII as is but for the line breaks above."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).translate(
+        _LINE_BREAKS
+    )
+
+
 def _time(record: logging.LogRecord) -> str:
     """ISO 8601 in UTC with milliseconds: ``2024-07-30T14:06:41.123Z``."""
     global _second
@@ -59,14 +71,14 @@ class JsonFormatter(logging.Formatter):
             document["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
             document["exception"] = record.exc_text
-        return json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=str)
+        return _json(document)
 
 
 def _text_value(value: object) -> str:
     text = str(value)
     if text and text.isprintable() and " " not in text and '"' not in text:
         return text
-    return json.dumps(text, ensure_ascii=False)  # quoted, control characters escaped
+    return _json(text)  # quoted, control characters escaped
 
 
 class TextFormatter(logging.Formatter):
@@ -75,7 +87,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
         if not message.isprintable():
-            message = json.dumps(message, ensure_ascii=False)[1:-1]
+            message = _json(message)[1:-1]
         line = f"{_time(record)} {record.levelname:<7} {record.name} {message}"
         fields = _fields(record)
         if fields:

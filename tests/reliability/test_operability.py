@@ -181,6 +181,24 @@ def test_serve_logs_one_json_line_per_request_and_none_from_uvicorns_access_log(
 
 
 @pytest.mark.parametrize("engine", ["dynalite"], indirect=True)
+def test_serve_sends_no_server_banner_and_logs_line_breaks_escaped(
+    launcher: Launcher, settings: Settings
+) -> None:
+    cli, port = start_serve(launcher, serve_env(launcher, settings))
+    url = f"http://127.0.0.1:{port}"
+    with urllib.request.urlopen(url + "/healthz", timeout=10) as response:
+        assert response.status == 200
+        assert response.headers.get("Server") is None
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "same-origin"
+    # A decoded path with U+0085, U+2028 and U+2029, which line-splitting readers split on.
+    assert http_request(url + "/historical/a%C2%85b%E2%80%A8c%E2%80%A9d")[0] == 400
+    assert cli.stop(signal.SIGTERM) == 0, cli.describe()
+    assert not {"\x85", "\u2028", "\u2029"} & set(cli.stderr)
+    paths = [line["path"] for line in access_lines(json_lines(cli.stderr))]
+    assert "/historical/a\x85b\u2028c\u2029d" in paths
+
+
 def test_an_unexpected_storage_error_is_logged_with_the_request_id_and_its_traceback(
     launcher: Launcher, settings: Settings
 ) -> None:

@@ -74,6 +74,7 @@ def _serve(
         "http": "httptools",
         "log_config": logging_config,
         "access_log": False,  # the service logs each request itself (observability.py)
+        "server_header": False,  # no "Server: uvicorn": nothing to fingerprint
         "timeout_graceful_shutdown": settings.shutdown_timeout_seconds,
     }
     if workers > 1:
