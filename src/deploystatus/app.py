@@ -22,6 +22,7 @@ from .web.encoding import RecordsEncoder
 from .web.metrics import Metrics
 from .web.observability import Observability, ServiceApp
 from .web.openapi import serve_unique_operation_ids
+from .web.readiness import Readiness
 from .web.state import AppState
 
 logger = logging.getLogger("deploystatus")
@@ -43,7 +44,8 @@ def create_app(settings: Settings, *, dynamodb_observers: Sequence[CallObserver]
         observers = [*dynamodb_observers, metrics.observe_dynamodb]
         async with open_client(settings, observers) as client:
             store = Store.from_settings(client, settings)
-            yield {"app": AppState(settings, store, encoder, cursors, metrics)}
+            readiness = Readiness(store)
+            yield {"app": AppState(settings, store, encoder, cursors, metrics, readiness)}
 
     # No trailing-slash redirects: an unknown path is a 404, as documented.
     app = ServiceApp(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -166,3 +167,16 @@ def test_historical_costs_one_query_per_page_of_its_own_component(
     post(client, over_a_page("neighbour")[1])  # the rest of the table grows by over 1 MB
     assert {path: get_calls(client, counter, path) for path in expected} == expected
     assert get_calls(client, counter, "/historical/absent") == (0, {"Query": 1})
+
+
+def test_readyz_asks_dynamodb_at_most_once_a_second_however_often_it_is_polled(
+    counted: tuple[TestClient, CallCounter],
+) -> None:
+    client, counter = counted
+    started = time.monotonic()
+    for _ in range(50):
+        assert client.get("/readyz").json() == {"status": "ready"}
+    elapsed = time.monotonic() - started
+    calls = counter.take()
+    assert calls.keys() <= {"DescribeTable"}
+    assert 1 <= calls["DescribeTable"] <= math.floor(elapsed) + 1, (calls, elapsed)

@@ -3,14 +3,11 @@ encodes the answer (encoding.py); what goes wrong is raised, and problems.py ans
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from deploystatus.errors import StorageError
 from deploystatus.records import Record
 
 from . import openapi
@@ -19,10 +16,7 @@ from .encoding import RecordsEncoder, names_body
 from .options import CurrentFilter, HistoryOptions, checked_component, next_cursor
 from .state import state_of
 
-logger = logging.getLogger("deploystatus")
-
 JSON = "application/json"
-READY_TIMEOUT_SECONDS = 2.0
 
 router = APIRouter()
 
@@ -105,11 +99,7 @@ async def healthz() -> JSONResponse:
 
 @router.api_route("/readyz", methods=["GET", "HEAD"], **openapi.READYZ)
 async def readyz(request: Request) -> JSONResponse:
-    state = state_of(request)
-    try:
-        await asyncio.wait_for(state.store.check(), READY_TIMEOUT_SECONDS)
-    except (StorageError, TimeoutError) as exc:
-        logger.warning("not ready: %r", exc)
+    if not await state_of(request).readiness.ready():
         return JSONResponse(
             {"error": "not_ready", "message": "the DynamoDB table is not reachable or not active"},
             status_code=503,

@@ -12,6 +12,7 @@ from deploystatus.storage import Store
 from .cursors import CursorCodec
 from .encoding import RecordsEncoder
 from .metrics import Metrics
+from .readiness import Readiness
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class AppState:
     encoder: RecordsEncoder
     cursors: CursorCodec
     metrics: Metrics
+    readiness: Readiness
 
 
 def state_of(request: Request) -> AppState:
