@@ -14,6 +14,8 @@ from .logs import LogFormat, LogLevel
 from .states import DEFAULT_RULES, Rules, parse_rules
 from .tokens import ApiToken, parse_tokens
 
+MIN_CURSOR_SECRET_BYTES = 32
+
 
 @dataclass(frozen=True)
 class ProxyAddress:
@@ -111,6 +113,19 @@ class Settings(BaseSettings):
         if not value:
             return None
         proxy_address(value)  # its ValueError says what is wrong, never the value
+        return value
+
+    @field_validator("cursor_secret")
+    @classmethod
+    def _check_cursor_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None  # unset: a random secret per process (cursors.py)
+        if len(value.get_secret_value().encode()) < MIN_CURSOR_SECRET_BYTES:
+            # A short secret can be guessed, and with it a cursor forged for any component.
+            raise ValueError(
+                f"DEPLOYSTATUS_CURSOR_SECRET: at least {MIN_CURSOR_SECRET_BYTES} bytes, random "
+                "(e.g. the output of `openssl rand -base64 32`)"
+            )
         return value
 
     @field_validator("state_classes")

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from deploystatus.config import Settings
 from deploystatus.records import HistoryRange, Record
@@ -365,15 +365,15 @@ def test_a_tampered_or_foreign_cursor_is_400(
     # order=asc is the default: the same query either way.
     assert page(client, f"/historical/abc.def?environment=dev&order=asc&limit=3&cursor={cursor}")
     # Another service's cursor (another secret, or the same after a restart without one).
-    stranger = make_client(cursor_secret=SecretStr("another secret"))
+    stranger = make_client(cursor_secret=SecretStr("another secret, 32 bytes or longer.."))
     refused(stranger, path + cursor, "cursor", "DEPLOYSTATUS_CURSOR_SECRET")
 
 
 def test_replicas_sharing_a_secret_accept_each_others_cursors(
     make_client: Callable[..., TestClient],
 ) -> None:
-    one = make_client(cursor_secret=SecretStr("shared"))
-    two = make_client(cursor_secret=SecretStr("shared"))
+    one = make_client(cursor_secret=SecretStr("a secret shared by both replicas.."))
+    two = make_client(cursor_secret=SecretStr("a secret shared by both replicas.."))
     records = history_records()
     post_ok(one, records)
     first, cursor = page(one, "/historical/abc.def?limit=10&order=desc")
@@ -440,3 +440,13 @@ def test_environments_and_components(client: TestClient) -> None:
     assert client.head("/environments").status_code == 200
     response = client.post("/components")
     assert response.status_code == 405
+
+
+def test_a_cursor_secret_shorter_than_32_bytes_is_refused_without_being_echoed() -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(cursor_secret=SecretStr("hunter2-but-short"))
+    message = str(refused.value.errors(include_input=False)[0]["msg"])
+    assert "DEPLOYSTATUS_CURSOR_SECRET: at least 32 bytes" in message
+    assert "hunter2" not in message
+    assert Settings(cursor_secret=SecretStr("")).cursor_secret is None  # empty is unset
+    assert Settings(cursor_secret=SecretStr("x" * 32)).cursor_secret is not None
