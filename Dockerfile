@@ -23,9 +23,12 @@ RUN pip install -c requirements.lock .
 
 FROM python:3.11-slim
 
+# The image refuses to start without DEPLOYSTATUS_TOKENS: a container reached by a network
+# must not serve unauthenticated writes by default (DEPLOYSTATUS_REQUIRE_AUTH=false opts out).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1
+    PYTHONDONTWRITEBYTECODE=1 \
+    DEPLOYSTATUS_REQUIRE_AUTH=true
 
 RUN groupadd --system --gid 10001 deploystatus \
     && useradd --system --uid 10001 --gid deploystatus --create-home \

@@ -342,6 +342,14 @@ def test_dockerfile_serves_on_8080_with_a_healthz_check() -> None:
     assert "http://127.0.0.1:8080/healthz" in command[2]
 
 
+def test_the_image_requires_authentication_and_only_compose_opts_out() -> None:
+    environment = " ".join(arguments for keyword, arguments in _final_stage() if keyword == "ENV")
+    assert "DEPLOYSTATUS_REQUIRE_AUTH=true" in environment.split()
+    api = _compose_services()["api"]["environment"]
+    assert api["DEPLOYSTATUS_REQUIRE_AUTH"] == "false"
+    assert api["AWS_ENDPOINT_URL_DYNAMODB"] == "http://dynamodb:8000"  # the anchor's, merged
+
+
 @pytest.mark.parametrize(
     "excluded", [".venv", "node_modules", ".data", ".git", "tests", ".mypy_cache"]
 )
