@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
 from dataclasses import dataclass
 from typing import Annotated
@@ -85,6 +86,9 @@ class Settings(BaseSettings):
     # Authentication: NAME:SHA256:SCOPES entries (see tokens.py); none means it is off.
     tokens: Annotated[tuple[ApiToken, ...], NoDecode] = ()
     require_auth: bool = False
+    # Proxies whose X-Forwarded-Proto is believed (IP addresses or networks, comma-separated),
+    # e.g. the load balancer that terminates TLS; everyone else's is ignored.
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
     # Logs: None is the command's default (json for serve, text for dev).
     log_format: LogFormat | None = None
     log_level: LogLevel = "info"
@@ -114,6 +118,21 @@ class Settings(BaseSettings):
             return None
         proxy_address(value)  # its ValueError says what is wrong, never the value
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_trusted_proxies(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        networks = []
+        for entry in value.replace(",", " ").split():
+            try:
+                networks.append(str(ipaddress.ip_network(entry, strict=False)))
+            except ValueError as exc:
+                raise ValueError(
+                    f"DEPLOYSTATUS_TRUSTED_PROXIES: {entry!r} is not an IP address or network"
+                ) from exc
+        return tuple(networks)
 
     @field_validator("cursor_secret")
     @classmethod

@@ -9,7 +9,10 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
+from deploystatus.app import create_app
+from deploystatus.config import Settings
 from deploystatus.tokens import new_token, parse_tokens
 from deploystatus.web.auth import SESSION_COOKIE
 from tests.support.factories import README_RECORD, body
@@ -189,3 +192,46 @@ def test_pages_cannot_be_framed_and_load_only_this_sites_code(board: TestClient)
         response = board.get(path)
         assert response.headers["x-content-type-options"] == "nosniff", path
         assert response.headers["referrer-policy"] == "same-origin", path
+
+
+@pytest.mark.parametrize(
+    ("peer", "trusted", "forwarded", "secure"),
+    [
+        ("10.0.0.5", "10.0.0.0/8", "https", True),  # the TLS-terminating proxy says so
+        ("10.0.0.5", "10.0.0.0/8", "http, https", True),  # the nearest proxy's word counts
+        ("10.0.0.5", "10.0.0.0/8", "https, http", False),
+        ("192.0.2.9", "10.0.0.0/8", "https", False),  # anyone else's header is ignored
+        ("10.0.0.5", "", "https", False),  # no proxy trusted: none believed
+    ],
+)
+def test_the_cookie_is_secure_behind_a_trusted_tls_proxy_only(
+    settings: Settings, peer: str, trusted: str, forwarded: str, secure: bool
+) -> None:
+    configured = settings.model_copy(
+        update={
+            "trusted_proxies": Settings.model_validate(
+                {"trusted_proxies": trusted}
+            ).trusted_proxies,
+            "tokens": parse_tokens(_entry("reader", READ_TOKEN, "read")),
+        }
+    )
+    app = create_app(configured)
+    with TestClient(app, client=(peer, 4321), follow_redirects=False) as client:
+        response = client.post(
+            "/ui/sign-in",
+            content=f"token={READ_TOKEN}&next=/",
+            headers={**FORM, "X-Forwarded-Proto": forwarded},
+        )
+    assert response.status_code == 303
+    assert ("; secure" in response.headers["set-cookie"].lower()) is secure
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    assert Settings.model_validate(
+        {"trusted_proxies": "10.0.0.0/8, 192.0.2.7"}
+    ).trusted_proxies == (
+        "10.0.0.0/8",
+        "192.0.2.7/32",
+    )
+    with pytest.raises(ValidationError, match=r"DEPLOYSTATUS_TRUSTED_PROXIES: 'lb\.internal'"):
+        Settings.model_validate({"trusted_proxies": "lb.internal"})

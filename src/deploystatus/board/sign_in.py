@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from deploystatus.tokens import READ, WRITE
 from deploystatus.web.auth import SESSION_COOKIE, SIGN_IN_PATH, authenticate
 from deploystatus.web.bodies import read_body
+from deploystatus.web.forwarded import over_https
 from deploystatus.web.state import state_of
 
 from ._respond import base, html, page_context
@@ -99,7 +100,7 @@ async def sign_in(request: Request) -> Response:
         path="/",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=over_https(request, settings.trusted_proxies),
     )
     return response
 
