@@ -49,7 +49,12 @@ def create_app(settings: Settings, *, dynamodb_observers: Sequence[CallObserver]
 
     # No trailing-slash redirects: an unknown path is a 404, as documented.
     app = ServiceApp(
-        title="deploystatus", version=__version__, lifespan=lifespan, redirect_slashes=False
+        title="deploystatus",
+        version=__version__,
+        lifespan=lifespan,
+        redirect_slashes=False,
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url=None,
     )
     app.include_router(api.router)
     serve_unique_operation_ids(app)  # GET + HEAD routes: one operation id per method

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     cursor_secret: SecretStr | None = None  # unset: random per process (see cursors.py)
     state_classes: str | None = None  # CLASS=KEYWORD,...;... (states.parse_rules)
     board_refresh_seconds: float = Field(default=5.0, gt=0)
+    # /docs, the Swagger UI page: its script and stylesheet come from a third-party CDN, on the
+    # board's origin, so it is off unless asked for (/openapi.json is always served).
+    api_docs: bool = False
 
     @field_validator("ca_bundle")
     @classmethod

@@ -6,11 +6,12 @@ served by uvicorn on a real engine. Bounded and derandomized: the same cases eve
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import schemathesis
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis import GenerationMode
@@ -197,3 +198,16 @@ def test_schemathesis_ran_every_operation(reliability: Recorder) -> None:
         + ", ".join(f"{status} x{n}" for status, n in sorted(undocumented.items())),
     )
     assert all(500 not in statuses for statuses in _counts.values())
+
+
+def test_the_swagger_page_loading_third_party_code_is_off_unless_asked_for(
+    make_client: Callable[..., TestClient],
+) -> None:
+    default = make_client()
+    assert default.get("/docs").status_code == 404
+    assert default.get("/redoc").status_code == 404
+    assert default.get("/openapi.json").status_code == 200
+    asked = make_client(api_docs=True)
+    page = asked.get("/docs")
+    assert page.status_code == 200 and "swagger-ui" in page.text
+    assert asked.get("/redoc").status_code == 404
