@@ -32,9 +32,12 @@ _LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": 
 
 def _json(value: object) -> str:
     """Compact JSON, non-ASCII as is but for the line breaks above."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).translate(
-        _LINE_BREAKS
-    )
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    # Every access line passes here: look for the rare characters (0.1 us) before rewriting
+    # the line for them (7 us).
+    if "\x85" in text or "\u2028" in text or "\u2029" in text:
+        text = text.translate(_LINE_BREAKS)
+    return text
 
 
 def _time(record: logging.LogRecord) -> str:
