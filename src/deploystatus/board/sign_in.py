@@ -47,13 +47,8 @@ def _same_site(request: Request) -> bool:
 
 
 def _cross_site(request: Request) -> Response:
-    page = render(
-        "sign_in.html",
-        **page_context(request, "Sign in"),
-        next_page="/",
-        message="Refused: that request came from another site. Sign in from this page.",
-    )
-    return html(request, page, 403)
+    message = "Refused: that request came from another site. Sign in from this page."
+    return _sign_in_page(request, "/", message, 403)
 
 
 def _sign_in_page(
