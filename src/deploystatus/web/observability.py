@@ -2,8 +2,9 @@
 
 It sits outside FastAPI's own error handling (``ServiceApp``), so that it sees every
 response with its final status, the 500 of an unexpected error included, and adds
-``X-Request-ID`` to each. A client's ``X-Request-ID`` is kept when it is sane (1-128
-letters, digits, ``.``, ``_``, ``:``, ``-``); otherwise the service makes one.
+``X-Request-ID`` to each, with the two headers every answer carries (``SAFE_HEADERS``).
+A client's ``X-Request-ID`` is kept when it is sane (1-128 letters, digits, ``.``, ``_``,
+``:``, ``-``); otherwise the service makes one.
 """
 
 from __future__ import annotations
