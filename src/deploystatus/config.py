@@ -83,6 +83,15 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(default=1, ge=0)
     # A request body must arrive within this time: uvicorn bounds no body read by itself.
     body_timeout_seconds: float = Field(default=30.0, gt=0)
+    # The HTTP layer (web/server.py): a request's line and headers, their count, the time
+    # they may take, how long an idle keep-alive connection stays open (above a load
+    # balancer's usual 60 s, so that it never reuses a connection the service has closed),
+    # and open connections per process (None: what the open-file limit allows, <= 1000).
+    http_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    http_max_headers: int = Field(default=100, ge=8)
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    http_idle_timeout_seconds: float = Field(default=65.0, gt=0)
+    http_max_connections: int | None = Field(default=None, gt=0)
     # Authentication: NAME:SHA256:SCOPES entries (see tokens.py); none means it is off.
     tokens: Annotated[tuple[ApiToken, ...], NoDecode] = ()
     require_auth: bool = False

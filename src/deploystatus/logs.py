@@ -100,6 +100,14 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+class _WithoutUvicornParseWarning(logging.Filter):
+    """uvicorn's "Invalid HTTP request received." says less than the line the service logs
+    for the same refusal (logger ``deploystatus.http``: status and cause): keep only that."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != "Invalid HTTP request received."
+
+
 def log_config(log_format: LogFormat, level: LogLevel = "info") -> dict[str, Any]:
     """The logging setup of a server process: everything to stderr in ``log_format``.
 
@@ -112,6 +120,7 @@ def log_config(log_format: LogFormat, level: LogLevel = "info") -> dict[str, Any
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": {"()": f"{formatter.__module__}.{formatter.__qualname__}"}},
+        "filters": {"parse_warning": {"()": f"{__name__}._WithoutUvicornParseWarning"}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
@@ -122,7 +131,7 @@ def log_config(log_format: LogFormat, level: LogLevel = "info") -> dict[str, Any
         "loggers": {
             "deploystatus": {"handlers": ["stderr"], "level": upper, "propagate": False},
             "uvicorn": {"handlers": ["stderr"], "level": upper, "propagate": False},
-            "uvicorn.error": {"level": upper},
+            "uvicorn.error": {"level": upper, "filters": ["parse_warning"]},
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
         },
         "root": {"handlers": ["stderr"], "level": "WARNING"},

@@ -1,11 +1,12 @@
-"""Hostile input over real HTTP: raw sockets against the app served by uvicorn (httptools),
-as ``deploystatus serve`` runs it, so that no client library tidies the request first.
+"""Hostile input over real HTTP: raw sockets against the app served as ``deploystatus serve``
+serves it (uvicorn, httptools, bounded: web/server.py), so that no client library tidies the
+request first.
 
 Extends tests/api/test_api_errors.py (which goes through the test client): nesting,
 numbers, UTF-8, NUL and control characters, duplicate keys at sizes that would hurt, 10 MB
 bodies refused before they are read, bodies dripped byte by byte, and request targets no
-HTTP library would send. Every answer is a documented status with a JSON error body (or
-uvicorn's own plain-text 400 for bytes that are not HTTP at all), never a 500, never data
+HTTP library would send. Every answer is a documented status with a JSON error body (the
+server's own ``bad_request`` for bytes that are not HTTP at all), never a 500, never data
 of another component, and the server stays up.
 """
 
@@ -262,7 +263,7 @@ def test_invalid_utf8_anywhere_is_a_400(
         assert "UTF-8" in str(answer.json()["message"]) or "JSON" in str(
             answer.json()["message"]
         ), name
-    # In the request line and headers: uvicorn refuses what is not HTTP (plain text 400);
+    # In the request line and headers: the server refuses what is not HTTP (400 bad_request);
     # what it lets through reaches the app as Latin-1 and is refused or ignored there.
     targets = {
         b"/historical/abc\xff": (400,),
@@ -281,7 +282,7 @@ def test_invalid_utf8_anywhere_is_a_400(
         "invalid UTF-8 (truncated, overlong, surrogates, > U+10FFFF, Latin-1, UTF-16/32) "
         "in bodies, paths and headers",
         cases=len(bodies) + len(targets) + 1,
-        detail="400 (JSON from the app; plain text from uvicorn for a raw byte in the "
+        detail="400 (from the app, or the server's bad_request for a raw byte in the "
         "request line); header bytes ignored; nothing stored",
     )
 
@@ -346,7 +347,7 @@ def test_nul_and_control_characters_are_refused_where_they_matter(
         "the request line and headers",
         cases=cases + 1 + len(kept),
         detail="raw: 400 invalid_request; escaped: 400 invalid_records naming the field; "
-        "request line/header: uvicorn 400 and close; U+2028, BOM, noncharacters stored "
+        "request line/header: the server's 400 and close; U+2028, BOM, noncharacters stored "
         "exactly",
     )
 
@@ -580,7 +581,7 @@ def test_path_traversal_and_encoded_targets_never_leak_or_fail(
         assert answer.status in (400, 404), (target, answer.status, answer.body[:200])
         assert b"Component" not in answer.body, target
         if answer.headers.get("content-type") == "application/json":
-            assert answer.json()["error"] in ("invalid_request", "not_found"), target
+            assert answer.json()["error"] in ("invalid_request", "not_found", "bad_request")
     # What decodes to a valid component is that component, and only it.
     same = [
         b"/historical/%61bc.def",
@@ -596,7 +597,7 @@ def test_path_traversal_and_encoded_targets_never_leak_or_fail(
         "Hostile input",
         "path traversal and URL-encoding tricks in /historical/{component} (raw targets)",
         cases=len(targets) + len(same),
-        detail="400 or 404, JSON from the app (plain text from uvicorn for raw bytes); no "
+        detail="400 or 404, JSON (the server's bad_request for raw bytes); no "
         "other component's records; percent-encoded valid names read that component only",
     )
 
@@ -604,10 +605,12 @@ def test_path_traversal_and_encoded_targets_never_leak_or_fail(
 def test_uvicorn_alone_bounds_neither_a_dripped_body_nor_slow_headers(
     server: LiveServer, reliability: Recorder
 ) -> None:
-    """What uvicorn does by itself (why DEPLOYSTATUS_BODY_TIMEOUT_SECONDS exists, and what
-    is left to the load balancer). A tripwire: if uvicorn starts bounding these, update
-    docs/reliability.md."""
-    patient = LiveServer(server.settings.model_copy(update={"body_timeout_seconds": 3600.0}))
+    """What uvicorn's httptools protocol does by itself: why DEPLOYSTATUS_BODY_TIMEOUT_SECONDS
+    and web/_bounded_http.py exist. A tripwire: if uvicorn starts bounding these, update
+    docs/reliability.md (tests/reliability/test_hostile_http.py tests the bounds)."""
+    patient = LiveServer(
+        server.settings.model_copy(update={"body_timeout_seconds": 3600.0}), bounded=False
+    )
     with patient:
         head = b"POST /records HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
         for name, first in (("body", head), ("headers", b"GET /healthz HTTP/1.1\r\nHost: x\r\n")):
@@ -622,7 +625,7 @@ def test_uvicorn_alone_bounds_neither_a_dripped_body_nor_slow_headers(
         "Hostile input",
         "uvicorn alone: a dripped body, and headers dripped before the body",
         cases=2,
-        detail="neither is bounded by uvicorn (no answer, connection kept): the body is "
-        "bounded by DEPLOYSTATUS_BODY_TIMEOUT_SECONDS (408); slow headers are left to the "
-        "load balancer's header timeout",
+        detail="neither is bounded by uvicorn's httptools protocol (no answer, connection "
+        "kept): the body is bounded by DEPLOYSTATUS_BODY_TIMEOUT_SECONDS (408), the headers by "
+        "the service's bounded protocol (DEPLOYSTATUS_HTTP_HEADER_TIMEOUT_SECONDS, 408)",
     )

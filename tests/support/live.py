@@ -25,6 +25,7 @@ from deploystatus import timestamps
 from deploystatus.app import create_app
 from deploystatus.commands.engines import LocalEngine, free_port, start_engine
 from deploystatus.config import Settings
+from deploystatus.web.server import server_options
 from tests.conftest import run_with_store
 
 Rec = dict[str, str]
@@ -56,9 +57,11 @@ def fresh_table(engine_url: str, **overrides: Any) -> Iterator[Settings]:
 
 @dataclass
 class LiveServer:
-    """``create_app(settings)`` served by uvicorn (uvloop, httptools: as ``serve`` runs it)."""
+    """``create_app(settings)`` served by uvicorn as ``serve`` runs it (web/server.py), or,
+    with ``bounded=False``, by uvicorn's own httptools protocol without the bounds."""
 
     settings: Settings
+    bounded: bool = True
     port: int = field(default_factory=free_port)
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
@@ -68,18 +71,22 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> LiveServer:
+        options = server_options(self.settings)
+        if not self.bounded:
+            options.update(http="httptools")
         config = uvicorn.Config(
             create_app(self.settings),
             host="127.0.0.1",
             port=self.port,
-            loop="uvloop",
-            http="httptools",
-            ws="none",
-            lifespan="on",
-            # uvicorn's own logging setup stops propagation: without it, its error log
-            # reaches the root logger, so tests see it (caplog) and failures show it.
-            log_config=None,
-            timeout_graceful_shutdown=5,
+            **{
+                **options,
+                "ws": "none",
+                "lifespan": "on",
+                # uvicorn's own logging setup stops propagation: without it, its error log
+                # reaches the root logger, so tests see it (caplog) and failures show it.
+                "log_config": None,
+                "timeout_graceful_shutdown": 5,
+            },
         )
         server = uvicorn.Server(config)
         self._server = server

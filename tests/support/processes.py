@@ -7,8 +7,10 @@ is stopped at teardown, with SIGKILL as the last resort; every wait has a deadli
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -84,9 +86,11 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         time.sleep(0.05)
 
 
-def _default_sigint() -> None:
+def _prepare_child(open_files: int | None) -> None:
     # As in a terminal: a parent shell may have left SIGINT ignored for background jobs.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if open_files is not None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
 
 
 @dataclass
@@ -143,7 +147,10 @@ class Launcher:
     def env(self, **overrides: str) -> dict[str, str]:
         return {**self.environment, **overrides}
 
-    def start(self, *args: str, env: dict[str, str] | None = None) -> Cli:
+    def start(
+        self, *args: str, env: dict[str, str] | None = None, open_files: int | None = None
+    ) -> Cli:
+        """``open_files``: the process's RLIMIT_NOFILE (soft and hard), when given."""
         n = len(self.launched)
         stdout_path = self.directory / f"cli-{n}.out"
         stderr_path = self.directory / f"cli-{n}.err"
@@ -155,7 +162,7 @@ class Launcher:
                 stdin=subprocess.DEVNULL,
                 env=env if env is not None else self.environment,
                 cwd=self.directory,
-                preexec_fn=_default_sigint,
+                preexec_fn=functools.partial(_prepare_child, open_files),
             )
         cli = Cli(process, stdout_path, stderr_path)
         self.launched.append(cli)

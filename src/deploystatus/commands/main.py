@@ -20,6 +20,7 @@ from deploystatus.config import Settings
 from deploystatus.errors import StorageError
 from deploystatus.logs import LogFormat, log_config
 from deploystatus.storage import Store, open_client
+from deploystatus.web.server import server_options
 
 from . import generate, migrate, remote
 from . import tokens as token_command
@@ -64,19 +65,14 @@ async def _reset_table(settings: Settings) -> None:
 def _serve(
     settings: Settings, host: str, port: int, workers: int = 1, log_format: LogFormat = "json"
 ) -> int:
-    # Our access log replaces uvicorn's; on SIGTERM in-flight requests get
-    # shutdown_timeout_seconds to finish while no new connection is accepted.
+    # On SIGTERM in-flight requests get shutdown_timeout_seconds to finish while no new
+    # connection is accepted; what a connection may send is bounded (web/server.py).
     logging_config = log_config(settings.log_format or log_format, settings.log_level)
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "loop": "uvloop",
-        "http": "httptools",
-        "log_config": logging_config,
-        "access_log": False,  # the service logs each request itself (observability.py)
-        "server_header": False,  # no "Server: uvicorn": nothing to fingerprint
-        "timeout_graceful_shutdown": settings.shutdown_timeout_seconds,
-    }
+    try:
+        bounded = server_options(settings)
+    except ValueError as exc:
+        raise SystemExit(f"deploystatus: {exc}") from exc
+    options: dict[str, Any] = {"host": host, "port": port, "log_config": logging_config, **bounded}
     if workers > 1:
         # Worker processes build their own app from the environment.
         uvicorn.run(
