@@ -106,7 +106,7 @@ bench-quick: $(STAMP) ## a short benchmark run (< 2 min), into build/bench-quick
 SOAK_SECONDS ?= 180
 RELIABILITY_TESTS := tests/reliability/test_faults.py tests/reliability/test_engine_restart.py \
 	tests/reliability/test_concurrency.py tests/reliability/test_hostile_input.py \
-	tests/api/test_openapi.py
+	tests/reliability/test_hostile_http.py tests/api/test_openapi.py
 
 soak: $(STAMP) ## steady writes and reads against deploystatus dev (SOAK_SECONDS=180): errors, p99, RSS
 	$(BIN)/python soak/soak.py --seconds $(SOAK_SECONDS) --json .reliability/soak.json

@@ -29,6 +29,7 @@ ORDER = [
     "Engine death and restart",
     "Concurrency",
     "Hostile input",
+    "Hostile HTTP (the server)",
     "OpenAPI contract (schemathesis)",
 ]
 

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
 
 import pytest
 
@@ -20,6 +21,7 @@ from deploystatus.commands.engines import free_port
 from tests.support import raw_http
 from tests.support.processes import Cli, Launcher, clean_environment, wait_until
 from tests.support.raw_http import Replies, connect, exchange, get, read_replies, stream
+from tests.support.reliability_log import Recorder
 
 HEADER_TIMEOUT = 1.5
 IDLE_TIMEOUT = 1.5
@@ -72,6 +74,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         launcher.close()
 
 
+@dataclass
+class Attack:
+    """What an attack did: the answers it got, the server's RSS growth, and the latencies of
+    a well-behaved client served meanwhile."""
+
+    replies: Replies
+    rss_growth_kib: int
+    served: list[float]
+
+    def summary(self) -> str:
+        return (
+            f"RSS +{max(self.rss_growth_kib, 0) / 1024:.1f} MiB; meanwhile {len(self.served)} "
+            f"/healthz answered 200, the slowest in {max(self.served) * 1000:.0f} ms"
+        )
+
+
 @contextmanager
 def meanwhile_served(server: Server) -> Iterator[list[float]]:
     """A well-behaved client asking /healthz in a loop while the block runs; its latencies."""
@@ -101,28 +119,44 @@ def refused(replies: Replies, status: int, error: str) -> None:
     assert replies.ended in ("closed", "reset"), replies
 
 
-def attack(server: Server, send: Callable[[], Replies]) -> Replies:
+def attack(server: Server, send: Callable[[], Replies]) -> Attack:
     """Run ``send`` while a well-behaved client is served; the server's RSS stays bounded."""
     before = server.rss_kib
-    with meanwhile_served(server):
+    with meanwhile_served(server) as served:
         replies = send()
-    assert server.rss_kib - before < RSS_GROWTH_KIB, (before, server.rss_kib)
-    return replies
+    grown = server.rss_kib - before
+    assert grown < RSS_GROWTH_KIB, (before, server.rss_kib)
+    return Attack(replies, grown, served)
+
+
+AREA = "Hostile HTTP (the server)"
 
 
 # Sizes and counts
 
 
-def test_a_64_mib_header_is_refused_with_431_after_a_few_kib(server: Server) -> None:
+def test_a_64_mib_header_is_refused_with_431_after_a_few_kib(
+    server: Server, reliability: Recorder
+) -> None:
+    sent = 0
+
     def send() -> Replies:
+        nonlocal sent
         with connect(server.port) as sock:
             sent = stream(sock, get("/healthz")[:-2] + b"X-Big: ", b"a", 64 << 20, b"\r\n\r\n")
-            replies = read_replies(sock, 5)
-        # The server stopped reading at its limit (16 KiB) plus socket buffers.
-        assert sent < 8 << 20, sent
-        return replies
+            return read_replies(sock, 5)
 
-    refused(attack(server, send), 431, "header_fields_too_large")
+    done = attack(server, send)
+    refused(done.replies, 431, "header_fields_too_large")
+    # The server stopped reading at its limit (16 KiB); the rest filled socket buffers.
+    assert sent < 8 << 20, sent
+    reliability.record(
+        AREA,
+        "one 64 MiB header on /healthz (no token needed)",
+        cases=1,
+        detail=f"431 header_fields_too_large after {sent / 1024:,.0f} KiB taken of 65,536 "
+        f"(socket buffers included), connection closed; {done.summary()}",
+    )
 
 
 @pytest.mark.parametrize(
@@ -136,8 +170,17 @@ def test_a_64_mib_header_is_refused_with_431_after_a_few_kib(server: Server) -> 
         ),
     ],
 )
-def test_oversized_heads_are_refused_with_431(server: Server, head: bytes) -> None:
-    refused(attack(server, lambda: exchange(server.port, head)), 431, "header_fields_too_large")
+def test_oversized_heads_are_refused_with_431(
+    server: Server, head: bytes, reliability: Recorder, request: pytest.FixtureRequest
+) -> None:
+    done = attack(server, lambda: exchange(server.port, head))
+    refused(done.replies, 431, "header_fields_too_large")
+    reliability.record(
+        AREA,
+        f"a request with {request.node.callspec.id}",
+        cases=1,
+        detail=f"431 in {done.replies.seconds * 1000:.0f} ms, connection closed; {done.summary()}",
+    )
 
 
 def test_header_count_limit_is_exact(server: Server) -> None:
@@ -157,7 +200,11 @@ def test_a_head_just_under_the_size_limit_is_served(server: Server) -> None:
 # Time
 
 
-def test_slow_headers_are_cut_with_408_at_the_header_timeout(server: Server) -> None:
+def test_slow_headers_are_cut_with_408_at_the_header_timeout(
+    server: Server, reliability: Recorder
+) -> None:
+    answered: list[Replies] = []
+
     def drip() -> Replies:
         with ExitStack() as stack:
             socks = [stack.enter_context(connect(server.port)) for _ in range(20)]
@@ -171,37 +218,69 @@ def test_slow_headers_are_cut_with_408_at_the_header_timeout(server: Server) -> 
                 time.sleep(0.25)
                 if time.monotonic() - started > HEADER_TIMEOUT + 1:
                     break
-            answered = [read_replies(sock, 3, started) for sock in socks]
-        for replies in answered:
-            refused(replies, 408, "header_timeout")
-            assert replies.seconds < HEADER_TIMEOUT + 3, replies
+            answered.extend(read_replies(sock, 3, started) for sock in socks)
         return answered[0]
 
-    attack(server, drip)
+    done = attack(server, drip)
+    for replies in answered:
+        refused(replies, 408, "header_timeout")
+        assert replies.seconds < HEADER_TIMEOUT + 3, replies
+    slowest = max(replies.seconds for replies in answered)
+    reliability.record(
+        AREA,
+        "20 connections dripping one header line every 0.25 s",
+        cases=len(answered),
+        detail=f"each answered 408 header_timeout and closed (all read back within "
+        f"{slowest:.1f} s of the first line; DEPLOYSTATUS_HTTP_HEADER_TIMEOUT_SECONDS="
+        f"{HEADER_TIMEOUT:g}); "
+        f"{done.summary()}",
+    )
 
 
-def test_connections_that_send_nothing_are_closed_at_the_header_timeout(server: Server) -> None:
+def test_connections_that_send_nothing_are_closed_at_the_header_timeout(
+    server: Server, reliability: Recorder
+) -> None:
+    ended: list[Replies] = []
+
     def idle() -> Replies:
         with ExitStack() as stack:
             socks = [stack.enter_context(connect(server.port)) for _ in range(200)]
             started = time.monotonic()
-            ended = [read_replies(sock, HEADER_TIMEOUT + 3, started) for sock in socks]
-        for replies in ended:
-            # Nothing was asked, so nothing is answered: the connection is just closed.
-            assert replies.statuses == [] and replies.ended == "closed", replies
-            assert replies.seconds < HEADER_TIMEOUT + 3
+            ended.extend(read_replies(sock, HEADER_TIMEOUT + 3, started) for sock in socks)
         return ended[0]
 
-    attack(server, idle)
+    done = attack(server, idle)
+    for replies in ended:
+        # Nothing was asked, so nothing is answered: the connection is just closed.
+        assert replies.statuses == [] and replies.ended == "closed", replies
+        assert replies.seconds < HEADER_TIMEOUT + 3
+    reliability.record(
+        AREA,
+        "200 connections that never send a byte",
+        cases=len(ended),
+        detail=f"all closed (no answer: nothing was asked) within "
+        f"{max(r.seconds for r in ended):.1f} s (header time-out {HEADER_TIMEOUT:g} s); "
+        f"{done.summary()}",
+    )
 
 
-def test_a_kept_alive_connection_is_closed_after_the_idle_timeout(server: Server) -> None:
+def test_a_kept_alive_connection_is_closed_after_the_idle_timeout(
+    server: Server, reliability: Recorder
+) -> None:
     with connect(server.port) as sock:
         sock.sendall(get("/healthz"))
         started = time.monotonic()
         replies = read_replies(sock, IDLE_TIMEOUT + 3, started)
     assert replies.statuses == [200] and replies.ended == "closed", replies
     assert IDLE_TIMEOUT - 0.2 < replies.seconds < IDLE_TIMEOUT + 2, replies
+    reliability.record(
+        AREA,
+        "a kept-alive connection left idle after its answer",
+        cases=1,
+        detail=f"closed {replies.seconds:.1f} s after the answer "
+        f"(DEPLOYSTATUS_HTTP_IDLE_TIMEOUT_SECONDS={IDLE_TIMEOUT:g}); one asking again within "
+        "the time-outs is kept",
+    )
 
 
 def test_a_connection_that_keeps_asking_is_kept(server: Server) -> None:
@@ -230,13 +309,22 @@ AMBIGUOUS = {
 
 @pytest.mark.parametrize("framing", AMBIGUOUS.values(), ids=AMBIGUOUS.keys())
 def test_ambiguous_framing_is_refused_and_the_request_behind_it_never_runs(
-    server: Server, framing: tuple[bytes, int, str]
+    server: Server,
+    framing: tuple[bytes, int, str],
+    reliability: Recorder,
+    request: pytest.FixtureRequest,
 ) -> None:
     header, status, error = framing
     smuggled = get("/nothing-behind-a-refusal-is-run")
-    request = b"POST /records HTTP/1.1\r\nHost: t\r\n" + header + b"\r\n\r\n0\r\n\r\n" + smuggled
-    refused(exchange(server.port, request), status, error)
+    sent = b"POST /records HTTP/1.1\r\nHost: t\r\n" + header + b"\r\n\r\n0\r\n\r\n" + smuggled
+    refused(exchange(server.port, sent), status, error)
     assert "/nothing-behind-a-refusal-is-run" not in server.cli.stderr
+    reliability.record(
+        AREA,
+        f"{request.node.callspec.id} framing, a request pipelined behind it",
+        cases=1,
+        detail=f"{status} {error}, connection closed; the pipelined request never ran",
+    )
 
 
 def test_a_malformed_request_gets_a_json_400_and_the_one_behind_it_never_runs(
@@ -260,7 +348,7 @@ def test_plain_chunked_and_pipelined_requests_still_work(server: Server) -> None
 
 
 def test_a_connection_flood_under_a_low_file_limit(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, reliability: Recorder
 ) -> None:
     launcher = Launcher(tmp_path_factory.mktemp("flood"), clean_environment())
     try:
@@ -279,9 +367,19 @@ def test_a_connection_flood_under_a_low_file_limit(
         assert statuses.count(503) >= 300 - 160, statuses
         assert all(replies.ended != "open" for replies in ended)
         # Once the idle ones are cut, everyone is served again, and nothing broke.
-        assert server.healthz_seconds() < SERVED_WITHIN
+        served = server.healthz_seconds()
+        assert served < SERVED_WITHIN
         assert "Too many open files" not in server.cli.stderr
         assert "past the limit of 160 open connections" in server.cli.stderr
+        reliability.record(
+            AREA,
+            "300 idle connections to a process limited to 256 open files",
+            cases=len(flood) + 1,
+            detail=f"cap 160 (the default under that limit): {statuses.count(503)} answered 503 "
+            f"too_many_connections at once, the others closed at the header time-out; another "
+            f"client got its 503 in {busy.seconds * 1000:.0f} ms, then 200 in "
+            f"{served * 1000:.0f} ms once they were gone; no 'Too many open files'",
+        )
     finally:
         launcher.close()
 
