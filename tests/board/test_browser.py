@@ -39,6 +39,7 @@ from deploystatus.states import LABELS, Classifier, state_class
 from tests.support.browsers import (
     Service,
     close_page,
+    make_markup_live,
     now_minus,
     open_page,
     require_chromium,
@@ -341,7 +342,7 @@ def test_a_banner_when_the_service_stops(browser: Browser, launcher: Launcher) -
 
 
 def test_state_text_is_never_markup(service: Service, page: Page) -> None:
-    evil = '<img src=x onerror="window.pwned=1">&amp;'
+    evil = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">&amp;'
     page.goto(service.url + "/?q=xss")
     service.post([deployment("xss-probe", "dev", evil, now_minus(1))])
     probe = cell(page, "xss-probe", "dev")
@@ -352,6 +353,11 @@ def test_state_text_is_never_markup(service: Service, page: Page) -> None:
     expect(page.locator("#current")).to_contain_text(evil)
     assert page.evaluate("window.pwned") is None
     assert page.locator("img").count() == 0
+    # Were the text ever to become markup, the page's policy would run none of it.
+    refused = make_markup_live(page.locator("#current .state b").first)
+    expect(page.locator("#current img")).to_have_count(1)  # the markup is in the page now
+    assert page.evaluate("window.pwned") is None
+    assert refused == ["script-src-attr", "script-src-elem"]
 
 
 def test_bidi_controls_in_a_state_stay_inside_it(service: Service, page: Page) -> None:
