@@ -24,77 +24,36 @@ import signal
 import statistics
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from deploystatus import timestamps
 from deploystatus.board.views import ICONS, KIND_ORDER, BoardFilters, render_board
 from deploystatus.commands import generate
-from deploystatus.commands.engines import free_port
 from deploystatus.config import Settings
 from deploystatus.records import Record
 from deploystatus.states import LABELS, Classifier, state_class
+from tests.support.browsers import (
+    Service,
+    close_page,
+    make_markup_live,
+    now_minus,
+    open_page,
+    require_chromium,
+    start_service,
+)
 from tests.support.factories import deployment
-from tests.support.processes import Cli, Launcher, clean_environment, http_request, wait_ready
+from tests.support.processes import Launcher, clean_environment, http_request
 
-CHROMIUM = os.environ.get("DEPLOYSTATUS_CHROMIUM") or shutil.which("chromium") or ""
-if not CHROMIUM or not Path(CHROMIUM).is_file():
-    pytest.skip(
-        "Chromium is not installed (looked for $DEPLOYSTATUS_CHROMIUM, then chromium on PATH): "
-        "`make test` installs it with `apt-get install chromium` when run as root on Debian; "
-        "elsewhere install it, or point DEPLOYSTATUS_CHROMIUM at a Chromium binary",
-        allow_module_level=True,
-    )
-
-REFRESH_SECONDS = 1  # the board's refresh interval in these tests
-WAIT_MS = 15_000  # the longest any step may take to show (several refreshes)
-expect.set_options(timeout=WAIT_MS)
+require_chromium()
 
 # A failing deployable this module adds on top of generated data, newer than all of it.
 FAILING = ("checkout-api", "prod-eu")
 HISTORY_COMPONENT = "history-svc"
 HISTORY_RECORDS = 120
-
-
-def now_minus(seconds: float) -> str:
-    instant = datetime.now(UTC) - timedelta(seconds=seconds)
-    return instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@dataclass
-class Service:
-    url: str
-    cli: Cli
-
-    def post(self, records: list[dict[str, str]]) -> None:
-        for start in range(0, len(records), 1000):
-            body = json.dumps({"Records": records[start : start + 1000]}).encode()
-            status, answer = http_request(self.url + "/records", data=body)
-            assert (status, answer) == (200, b"Ok"), answer[:500]
-
-    def get(self, path: str) -> Any:
-        status, answer = http_request(self.url + path)
-        assert status == 200, answer[:500]
-        return json.loads(answer)
-
-
-def start_service(launcher: Launcher, engine: str = "dynalite") -> Service:
-    port, db_port = free_port(), free_port()
-    cli = launcher.start(
-        "dev",
-        "--engine", engine,
-        "--port", str(port),
-        "--db-port", str(db_port),
-        "--data-dir", str(launcher.directory / f"data-{port}"),
-        env=launcher.env(DEPLOYSTATUS_BOARD_REFRESH_SECONDS=str(REFRESH_SECONDS)),
-    )  # fmt: skip
-    wait_ready(cli, port)
-    return Service(f"http://127.0.0.1:{port}", cli)
 
 
 def generated(
@@ -142,44 +101,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         yield service
     finally:
         launcher.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-# Uncaught JavaScript errors of each open page: a test fails on any.
-PAGE_ERRORS: dict[Page, list[str]] = {}
-
-
-def open_page(browser: Browser, width: int = 1280, height: int = 900) -> Page:
-    context = browser.new_context(
-        viewport={"width": width, "height": height}, locale="en-GB", timezone_id="UTC"
-    )
-    page = context.new_page()
-    errors = PAGE_ERRORS.setdefault(page, [])
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    return page
-
-
-def close_page(page: Page) -> None:
-    page.context.close()
-    assert PAGE_ERRORS.pop(page, []) == []
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    page = open_page(browser)
-    try:
-        yield page
-    finally:
-        close_page(page)
 
 
 def screenshot(page: Page, directory: Path, name: str, *, full_page: bool = False) -> None:
@@ -421,7 +342,7 @@ def test_a_banner_when_the_service_stops(browser: Browser, launcher: Launcher) -
 
 
 def test_state_text_is_never_markup(service: Service, page: Page) -> None:
-    evil = '<img src=x onerror="window.pwned=1">&amp;'
+    evil = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">&amp;'
     page.goto(service.url + "/?q=xss")
     service.post([deployment("xss-probe", "dev", evil, now_minus(1))])
     probe = cell(page, "xss-probe", "dev")
@@ -432,6 +353,11 @@ def test_state_text_is_never_markup(service: Service, page: Page) -> None:
     expect(page.locator("#current")).to_contain_text(evil)
     assert page.evaluate("window.pwned") is None
     assert page.locator("img").count() == 0
+    # Were the text ever to become markup, the page's policy would run none of it.
+    refused = make_markup_live(page.locator("#current .state b").first)
+    expect(page.locator("#current img")).to_have_count(1)  # the markup is in the page now
+    assert page.evaluate("window.pwned") is None
+    assert refused == ["script-src-attr", "script-src-elem"]
 
 
 def test_bidi_controls_in_a_state_stay_inside_it(service: Service, page: Page) -> None:

@@ -1,0 +1,30 @@
+"""The browser tests' fixtures: one headless Chromium per test module, and a page in a fresh
+browser context per test (tests/support/browsers.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.support.browsers import CHROMIUM, close_page, open_page
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    page = open_page(browser)
+    try:
+        yield page
+    finally:
+        close_page(page)
