@@ -197,6 +197,17 @@ def test_a_head_just_under_the_size_limit_is_served(server: Server) -> None:
     assert exchange(server.port, head).statuses == [200]
 
 
+def test_pipelined_heads_are_never_refused_for_their_neighbours_bytes(server: Server) -> None:
+    # Two heads of 10 KiB and the start of a third arrive together (over the 16 KiB limit in
+    # all, each under it); the third's end comes later.
+    padded = get("/healthz", b"X-Pad: " + b"p" * 10_000)
+    with connect(server.port) as sock:
+        sock.sendall(padded + padded + padded[:5_000])
+        time.sleep(0.2)
+        sock.sendall(padded[5_000:] + get("/healthz", b"Connection: close"))
+        assert read_replies(sock, 5).statuses == [200, 200, 200, 200]
+
+
 # Time
 
 

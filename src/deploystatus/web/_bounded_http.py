@@ -101,6 +101,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._over_capacity = False
         self._lingering = False
         self._in_head = True  # a new connection is waiting for its first request head
+        self._began = False  # a request began (its first byte came) and its head is incomplete
+        self._began_in_chunk = False
         self._head_bytes = 0
         self._header_count = 0
         self._head_timer: asyncio.TimerHandle | None = None
@@ -140,16 +142,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._over_capacity:
             return  # answered already: what it sends now is dropped
-        was_in_head = self._in_head
+        was_in_head, self._began_in_chunk = self._in_head, False
         super().data_received(data)
         if self.transport.is_closing():
             return
         if self._in_head:
             self._arm_head_timer()
-            # Only chunks wholly inside one head are counted (so a pipelined request is
-            # never refused for its neighbour's bytes): the head read is bounded to the
-            # limit plus one chunk.
-            if was_in_head:
+            # Only chunks wholly inside one head are counted (so a request is never refused
+            # for its neighbour's bytes): the head read is bounded to the limit plus one chunk.
+            if was_in_head and not self._began_in_chunk:
                 self._head_bytes += len(data)
                 if self._head_bytes > self.limits.max_header_bytes:
                     self._refuse(self._too_large())
@@ -158,7 +159,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_head = True
+        self._in_head = self._began = self._began_in_chunk = True
         self._head_bytes = 0
         self._header_count = 0
 
@@ -182,7 +183,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
+        self._in_head = self._began = False
         self._cancel_head_timer()
         super().on_headers_complete()
 
@@ -234,7 +235,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _head_timed_out(self) -> None:
         self._head_timer = None
         if self._in_head and not self.transport.is_closing():
-            if self._head_bytes == 0 and self.cycle is None:
+            if not self._began:
                 self.transport.close()  # nothing was asked: nothing to answer
                 return
             self._refuse(
