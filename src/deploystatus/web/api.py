@@ -27,7 +27,9 @@ async def post_records(request: Request) -> Response:
     settings = state.settings
     # Any Content-Type: the reference's own example is curl -d, which sends a form type.
     body = await read_body(request, settings.max_body_bytes, settings.body_timeout_seconds)
-    records = decode_records(body, max_records=settings.max_records)
+    records = decode_records(
+        body, max_records=settings.max_records, max_skew_seconds=settings.max_clock_skew_seconds
+    )
     if records:
         await state.store.put(records)
         state.metrics.records_written += len(records)  # counted once DynamoDB holds them
