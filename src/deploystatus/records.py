@@ -116,3 +116,13 @@ class HistoryRange:
     until: str | None = None
     descending: bool = False
     after: Position | None = None
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What removing ``record`` from history did: whether it was its deployable's current
+    state, and the deployable's current state after it (None: it has none left)."""
+
+    record: Record
+    was_current: bool
+    current: Record | None

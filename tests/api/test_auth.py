@@ -259,7 +259,13 @@ def test_every_route_of_the_app_needs_a_scope_except_the_open_ones(settings: Set
                 assert needed is None, (method, template)
             else:
                 assert needed in {"read", "write", "metrics", "admin"}, (method, template)
-    assert {"/records", "/current", "/historical/{component}", "/metrics"} <= templates
+    assert {
+        "/records",
+        "/current",
+        "/historical/{component}",
+        "/metrics",
+        "/admin/remove-record",
+    } <= templates
     assert templates >= OPEN_PATHS
 
 

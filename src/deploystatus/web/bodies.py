@@ -1,5 +1,6 @@
 """Request bodies: read within bounds (`read_body`), and a ``POST /records`` body turned
-into validated records, as leniently as the reference did (`decode_records`).
+into validated records, as leniently as the reference did (`decode_records`); the one
+record ``POST /admin/remove-record`` names is decoded the same way (`decode_record`).
 
 The reference decoded with Go's encoding/json, and writers may depend on what it let
 through: field names match case-insensitively (the last of duplicate keys wins), unknown
@@ -191,3 +192,22 @@ def decode_records(
     if problems:
         raise InvalidRecords(problems)
     return [record for record in records if record is not None]
+
+
+def decode_record(body: bytes) -> Record:
+    """The record a body names: one JSON object with the fields of a ``POST /records``
+    record, decoded as leniently; problems are reported as for record 0 of a batch.
+
+    No bound on the future: a record that a bad clock dated years ahead must be nameable,
+    to be removed."""
+    document = _parse_json(body)
+    if not isinstance(document, tuple):
+        raise InvalidRequest(
+            'the body must be one record, a JSON object like {"Component":"abc.def",'
+            '"Environment":"prod-all","State":"Ok","Timestamp":"2024-07-30T14:06:41Z"}'
+        )
+    problems: list[Problem] = []
+    record = _record(0, document, problems, max_skew_seconds=None, now=0)
+    if record is None:
+        raise InvalidRecords(problems)
+    return record
