@@ -36,15 +36,18 @@ resource "aws_dynamodb_table" "deployment_status" {
 }
 
 # What the running service needs, and nothing more: the actions of
-# deploystatus.store.Store at run time (writes, reads, the /readyz check). Creating or
-# deleting the table is Terraform's job, not the service's.
+# deploystatus.store.Store at run time (writes, reads, the /readyz check, removing one
+# record through the admin route). Creating or deleting the table is Terraform's job, not
+# the service's.
 data "aws_iam_policy_document" "service" {
   statement {
     sid    = "DeployStatusTable"
     effect = "Allow"
     actions = [
       "dynamodb:BatchWriteItem",
+      "dynamodb:DeleteItem",
       "dynamodb:DescribeTable",
+      "dynamodb:GetItem",
       "dynamodb:PutItem",
       "dynamodb:Query",
     ]

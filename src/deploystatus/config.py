@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     dynamodb_timeout_seconds: float = Field(default=10.0, gt=0)
     max_concurrent_calls: int = Field(default=64, gt=0)
     retry_after_seconds: int = Field(default=1, ge=0)
+    # A record more than this far ahead of the server's clock is refused (records.py).
+    max_clock_skew_seconds: int = Field(default=300, gt=0)
     # A request body must arrive within this time: uvicorn bounds no body read by itself.
     body_timeout_seconds: float = Field(default=30.0, gt=0)
     # The HTTP layer (web/server.py): a request's line and headers, their count, the time

@@ -3,6 +3,9 @@
     DeployStatusError
     ├── InvalidRequest           the request cannot be accepted as sent
     │   └── InvalidRecords       records break the rules; ``problems`` says which and why
+    ├── Forbidden                the service will not do this, whoever asks (no admin
+    │                            token can be presented while authentication is off)
+    ├── RecordNotFound           no such record to remove: nothing was changed
     ├── RequestTooLarge          body or record count over the configured limit
     ├── RequestTimeout           the body did not arrive within the configured time
     └── StorageError             DynamoDB failed in a way that retrying will not fix
@@ -45,6 +48,14 @@ class InvalidRecords(InvalidRequest):
         noun = "record is" if count == 1 else "records are"
         super().__init__(f"{count} {noun} invalid; nothing was written")
         self.problems = problems
+
+
+class Forbidden(DeployStatusError):
+    code = "forbidden"
+
+
+class RecordNotFound(DeployStatusError):
+    code = "record_not_found"
 
 
 class RequestTooLarge(DeployStatusError):

@@ -20,6 +20,8 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 REQUEST_ID: ContextVar[str | None] = ContextVar("deploystatus_request_id", default=None)
 
 ACCESS_LOGGER = "deploystatus.access"
+# One line per removal of a record (who, which, what became current): see web/api.py.
+AUDIT_LOGGER = "deploystatus.audit"
 
 
 _second: tuple[int, str] = (-1, "")  # the last second formatted, and how

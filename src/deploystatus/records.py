@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from . import timestamps
+
 COMPONENT_RULE = "^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$"
 ENVIRONMENT_RULE = "^[a-z]+(-[a-z]+){0,2}$"
 _COMPONENT = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?\Z", re.ASCII)
@@ -69,6 +71,39 @@ def state_problem(value: str) -> str | None:
     return f"must not contain control characters (found U+{code:04X})"
 
 
+_MS = 1_000_000
+_NS = 1_000 * _MS
+_UNITS = ((365 * 86_400, "years"), (86_400, "days"), (3600, "h"), (60, "min"))
+
+
+def _duration(nanos: int) -> str:
+    """A span for people, in seconds to the millisecond, rounded up (so that a span over a
+    whole-second limit never reads as the limit), and past two minutes in a larger unit too:
+    ``0.001 s``, ``301.5 s (about 5 min)``, ``251,679,865,998 s (about 7,980 years)``."""
+    whole, millis = divmod(-(-nanos // _MS), 1000)
+    text = f"{whole:,}" + (f".{millis:03d}".rstrip("0") if millis else "") + " s"
+    for size, unit in _UNITS:
+        if whole >= 2 * size:
+            return f"{text} (about {whole // size:,} {unit})"
+    return text
+
+
+def future_problem(nanos: int, *, now: int, max_skew_seconds: int) -> str | None:
+    """Why a record at ``nanos`` is refused when the server's clock reads ``now`` (both
+    nanoseconds since the epoch): it is more than ``max_skew_seconds`` ahead. A writer with
+    a bad clock would otherwise pin its deployable's current state for as long as the
+    clock was wrong: no real later record could be newer. At exactly the limit it passes."""
+    ahead = nanos - now
+    if ahead <= max_skew_seconds * _NS:
+        return None
+    clock = timestamps.canonical(now)
+    return (
+        f"is {_duration(ahead)} ahead of the server's clock ({clock[:19]}Z); at most "
+        f"{max_skew_seconds:,} s ahead is accepted (DEPLOYSTATUS_MAX_CLOCK_SKEW_SECONDS): "
+        "check the writer's clock"
+    )
+
+
 @dataclass(frozen=True)
 class HistoryRange:
     """Which of a component's records a history read returns: those of ``environment`` (or
@@ -81,3 +116,13 @@ class HistoryRange:
     until: str | None = None
     descending: bool = False
     after: Position | None = None
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What removing ``record`` from history did: whether it was its deployable's current
+    state, and the deployable's current state after it (None: it has none left)."""
+
+    record: Record
+    was_current: bool
+    current: Record | None

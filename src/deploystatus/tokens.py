@@ -5,6 +5,9 @@ The server never holds a token, only its SHA-256: ``DEPLOYSTATUS_TOKENS`` lists 
 
     DEPLOYSTATUS_TOKENS="ci-deployer:3f0c...9a1b:write;dashboard:77d2...04ce:read"
 
+Scopes: ``read`` (GET and HEAD), ``write`` (other methods), ``metrics`` (``/metrics``) and
+``admin`` (the routes under ``/admin/``, whatever the method). None implies another.
+
 A token is 256 random bits, so a plain (fast, unsalted) hash is enough: no dictionary or
 brute-force attack on a leaked hash can find it, and the hash alone authenticates nothing.
 """
@@ -19,7 +22,8 @@ from dataclasses import dataclass
 READ = "read"
 WRITE = "write"
 METRICS = "metrics"
-SCOPES = (READ, WRITE, METRICS)
+ADMIN = "admin"  # the routes under /admin/: removing a record from history
+SCOPES = (READ, WRITE, METRICS, ADMIN)
 TOKEN_PREFIX = "ds_"  # so that a token is recognisable (in a diff, by a secret scanner)
 
 NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

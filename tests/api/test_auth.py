@@ -235,6 +235,13 @@ def test_the_scope_rule() -> None:
     assert required_scope("POST", "/some/future/route") == "write"
     assert required_scope("DELETE", "/current") == "write"
     assert required_scope("OPTIONS", "/current") == "write"
+    # Every method under /admin/ needs admin, read or write alike.
+    for method in ("GET", "HEAD", "POST", "DELETE"):
+        assert required_scope(method, "/admin/remove-record") == "admin"
+        assert required_scope(method, "/admin/some/future/route") == "admin"
+        assert required_scope(method, "/admin") == "admin"
+    assert required_scope("GET", "/administrators") == "read"
+    assert required_scope("POST", "/administrators") == "write"
 
 
 def test_every_route_of_the_app_needs_a_scope_except_the_open_ones(settings: Settings) -> None:
@@ -251,8 +258,14 @@ def test_every_route_of_the_app_needs_a_scope_except_the_open_ones(settings: Set
             if template in OPEN_PATHS or template.startswith(OPEN_PREFIXES):
                 assert needed is None, (method, template)
             else:
-                assert needed in {"read", "write", "metrics"}, (method, template)
-    assert {"/records", "/current", "/historical/{component}", "/metrics"} <= templates
+                assert needed in {"read", "write", "metrics", "admin"}, (method, template)
+    assert {
+        "/records",
+        "/current",
+        "/historical/{component}",
+        "/metrics",
+        "/admin/remove-record",
+    } <= templates
     assert templates >= OPEN_PATHS
 
 
@@ -303,7 +316,7 @@ PLAINTEXT = "ds_" + "S3cret" * 7
         (f"ci:{PLAINTEXT}:write", "configure its hash, never the token itself"),
         (f"ci:{HASH[:-1]}:write", "64 hex digits"),
         (f"ci:{HASH[:-1]}g:write", "64 hex digits"),
-        (f"ci:{HASH}:admin", "unknown scope 'admin'"),
+        (f"ci:{HASH}:owner", "unknown scope 'owner'"),
         (f"ci:{HASH}:read,", "unknown scope ''"),
         (f"ci:{HASH}:", "unknown scope ''"),
         (f"-ci:{HASH}:read", "the name must be"),
@@ -384,7 +397,7 @@ def test_token_create_prints_a_new_token_and_the_entry_of_its_hash(launcher: Lau
 
 @pytest.mark.parametrize(
     "arguments",
-    [[], ["--scope", "admin"], ["--scope", "read", "--name", "bad name"]],
+    [[], ["--scope", "owner"], ["--scope", "read", "--name", "bad name"]],
     ids=["no-scope", "unknown-scope", "bad-name"],
 )
 def test_token_create_with_bad_arguments_exits_2_and_prints_no_token(

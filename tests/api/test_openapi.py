@@ -27,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
 from deploystatus.app import create_app
 from deploystatus.config import Settings
 from deploystatus.records import COMPONENT_RULE, ENVIRONMENT_RULE
+from deploystatus.tokens import ApiToken, hash_token, new_token
 from tests.support.live import LiveServer, fresh_table, own_dynalite
 from tests.support.reliability_log import Recorder
 
@@ -51,14 +52,23 @@ SEED = [
 ]
 
 
+# Every request carries a token with every scope the document's operations need, so that
+# each is served as with authentication off, and removing a record (admin only, refused
+# while authentication is off) is served too.
+TOKEN = new_token()
+ALL_SCOPES = ApiToken("schemathesis", hash_token(TOKEN), frozenset({"read", "write", "admin"}))
+HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     with (
         own_dynalite(tmp_path_factory.mktemp("openapi")) as engine,
-        fresh_table(engine.url) as settings,
+        fresh_table(engine.url, tokens=(ALL_SCOPES,)) as settings,
         LiveServer(settings) as server,
     ):
         with server.client() as client:
+            client.headers.update(HEADERS)
             response = client.post("/records", content=json.dumps({"Records": SEED}))
             assert (response.status_code, response.content) == (200, b"Ok")
         yield server
@@ -67,7 +77,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 @pytest.fixture(scope="module")
 def document(served: LiveServer) -> dict[str, Any]:
     with served.client() as client:
-        response = client.get("/openapi.json")
+        response = client.get("/openapi.json", headers=HEADERS)
     assert response.status_code == 200
     result: dict[str, Any] = response.json()
     return result
@@ -108,6 +118,24 @@ def test_post_records_documents_its_body_its_ok_and_every_error(document: dict[s
     assert "problems" in _json_schema(responses, "400")["properties"]
     assert responses["503"]["headers"]["Retry-After"]["required"] is True
     assert responses["405"]["headers"]["Allow"]["required"] is True
+
+
+def test_removing_a_record_documents_its_body_its_answer_and_its_refusals(
+    document: dict[str, Any],
+) -> None:
+    operation = document["paths"]["/admin/remove-record"]["post"]
+    record = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert record["required"] == ["Component", "Environment", "State", "Timestamp"]
+    responses = operation["responses"]
+    removal = _json_schema(responses, "200")
+    assert removal["required"] == ["Removed", "WasCurrent", "Current"]
+    assert removal["properties"]["Current"]["anyOf"][1] == {"type": "null"}
+    assert {"400", "401", "403", "404", "405", "408", "413", "500", "503"} <= set(responses)
+    assert _json_schema(responses, "404")["properties"]["error"]["enum"] == [
+        "record_not_found",
+        "not_found",
+    ]
+    assert "422" not in responses
 
 
 def test_get_bodies_and_the_component_parameter_are_documented(document: dict[str, Any]) -> None:
@@ -164,7 +192,7 @@ _counts: dict[str, dict[int, int]] = {}
 def test_schemathesis_finds_no_server_error_and_no_answer_breaking_the_schema(
     case: Any, served: LiveServer
 ) -> None:
-    response = case.call_and_validate(base_url=served.url, checks=CHECKS)
+    response = case.call_and_validate(base_url=served.url, checks=CHECKS, headers=HEADERS)
     # Per documented operation; cases sent with another method (405 probes) apart.
     label = case.operation.label
     if case.method.upper() != case.operation.method.upper():

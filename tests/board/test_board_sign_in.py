@@ -20,6 +20,7 @@ from tests.support.factories import README_RECORD, body
 READ_TOKEN = new_token()
 WRITE_TOKEN = new_token()
 READ_WRITE_TOKEN = new_token()
+READ_ADMIN_TOKEN = new_token()
 
 
 def _entry(name: str, token: str, scopes: str) -> str:
@@ -34,6 +35,7 @@ def board(make_client: Callable[..., TestClient]) -> TestClient:
                 _entry("reader", READ_TOKEN, "read"),
                 _entry("writer", WRITE_TOKEN, "write"),
                 _entry("both", READ_WRITE_TOKEN, "read,write"),
+                _entry("keeper", READ_ADMIN_TOKEN, "read,admin"),
             ]
         )
     )
@@ -172,9 +174,17 @@ def test_sign_in_from_its_own_page_is_accepted(board: TestClient) -> None:
     assert f'{SESSION_COOKIE}=""' in response.headers["set-cookie"]
 
 
-def test_a_token_that_can_write_is_not_kept_in_a_cookie(board: TestClient) -> None:
-    response = board.post("/ui/sign-in", content=f"token={READ_WRITE_TOKEN}&next=/", headers=FORM)
+@pytest.mark.parametrize(
+    ("token", "can"),
+    [(READ_WRITE_TOKEN, "can write"), (READ_ADMIN_TOKEN, "can remove records")],
+    ids=["read-write", "read-admin"],
+)
+def test_a_token_that_can_write_or_remove_is_not_kept_in_a_cookie(
+    board: TestClient, token: str, can: str
+) -> None:
+    response = board.post("/ui/sign-in", content=f"token={token}&next=/", headers=FORM)
     assert response.status_code == 403
+    assert can in response.text
     assert "read-only token" in response.text
     assert "set-cookie" not in response.headers
 

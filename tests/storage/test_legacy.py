@@ -139,6 +139,8 @@ INVALID_ITEMS = [
         Ts={"N": "253402300799"},
     ),
     replaced(current("far.svc", "dev", README_WHEN, "Ok"), Ts={"N": "1000000000000000"}),
+    # A bad clock's record, which pinned the reference's current state (and would pin ours).
+    historical("pay.svc", "prod", "9999-12-30T23:59:59Z", "deploy-success"),
     without(current("abc.def", "qa", README_WHEN, "Ok"), "Type"),
     replaced(current("abc.def", "uat", README_WHEN, "Ok"), Type={"S": "archived"}),
     # An empty state: DynamoDB refuses "" for the GSI's key, so it was left out.
@@ -156,6 +158,7 @@ SKIPPED_BY_REASON = {
     "invalid-environment": 2,
     "invalid-component": 2,
     "timestamp-out-of-range": 3,
+    "timestamp-in-the-future": 1,
     "missing-type": 1,
     "unknown-type": 1,
     "missing-field": 2,
@@ -172,6 +175,7 @@ SKIPPED_EXAMPLES = {
     ("timestamp-out-of-range", "old.svc", "dev"),
     ("timestamp-out-of-range", "9999-12-31 23:59:59 +0000 UTC", "dev"),
     ("timestamp-out-of-range", "far.svc", "dev"),
+    ("timestamp-in-the-future", "9999-12-30 23:59:59 +0000 UTC", "prod"),
     ("missing-type", "abc.def", "qa"),
     ("unknown-type", "abc.def", "uat"),
     ("missing-field", "abc.def", "test"),
@@ -264,14 +268,14 @@ def migrate_with(settings: Settings, source: str, **options: Any) -> MigrationRe
 
 
 def assert_expected_report(report: MigrationReport) -> None:
-    assert report.read == len(ITEMS) == 27
+    assert report.read == len(ITEMS) == 28
     assert report.written == 8
     assert report.duplicates == 4
-    assert report.skipped == 15
+    assert report.skipped == 16
     assert report.skipped_by_reason == SKIPPED_BY_REASON
     examples = {(e.reason, e.key["Component"], e.key["Environment"]) for e in report.examples}
     assert examples == SKIPPED_EXAMPLES
-    assert len(report.examples) == 15
+    assert len(report.examples) == 16
     assert report.complete
     assert report.last_evaluated_key is None
 
@@ -325,6 +329,19 @@ def test_migrates_the_reference_table(
         response_record("abc.def", "dev", "2024-07-29T09:01:00Z", "Ok"),
         response_record("abc.def", "prod-all", "2024-07-30T14:06:41Z", "Ok"),
     )
+
+
+def test_the_clock_skew_setting_decides_what_is_too_far_ahead(
+    settings: Settings, legacy_table: str
+) -> None:
+    # With a bound wider than the years ahead, the bad clock's record is migrated, and pins
+    # its deployable as it pinned the reference's (POST /admin/remove-record takes it out).
+    report = migrate_with(settings, legacy_table, max_clock_skew_seconds=10**12)
+
+    assert (report.written, report.skipped) == (9, 15)
+    assert "timestamp-in-the-future" not in report.skipped_by_reason
+    pinned = Record("pay.svc", "prod", "deploy-success", at("9999-12-30T23:59:59Z"))
+    assert pinned in run(settings, lambda _, store: store.current())
 
 
 def test_running_again_changes_nothing(settings: Settings, legacy_table: str) -> None:
@@ -386,7 +403,7 @@ def test_an_interrupted_run_resumes_from_its_last_evaluated_key(
 
     assert resumed.complete
     assert stopped.read + resumed.read == len(ITEMS)
-    assert stopped.skipped + resumed.skipped == 15
+    assert stopped.skipped + resumed.skipped == 16
     assert_expected_state(settings)
 
 
@@ -466,19 +483,24 @@ def test_command_migrates_and_prints_the_counts(
     lines = output.out.splitlines()
     assert lines[0] == (f"deploystatus: migration from {legacy_table} to {environment.table}")
     assert lines[1:5] == [
-        "read     27",
+        "read     28",
         "written  8",
         "repeated 4  (records already seen in this run)",
-        "skipped  15",
+        "skipped  16",
     ]
-    assert lines[5:13] == [
+    assert lines[5:14] == [
         f"  {reason}: {count}" for reason, count in sorted(SKIPPED_BY_REASON.items())
     ]
-    assert lines[13] == "examples of skipped items:"
-    assert len(lines) == 14 + 15
+    assert lines[14] == "examples of skipped items:"
+    assert len(lines) == 15 + 16
     assert (
         "  invalid-environment: Component='abc.def' Environment='dev-rev0': "
         "Environment 'dev-rev0' must match ^[a-z]+(-[a-z]+){0,2}$ (at most 128 characters)"
+    ) in lines
+    assert (
+        "  timestamp-in-the-future: Component='9999-12-30 23:59:59 +0000 UTC' Environment='prod': "
+        "Ts 253402214399 (9999-12-30T23:59:59Z) is more than 300 s ahead of the clock "
+        "(DEPLOYSTATUS_MAX_CLOCK_SKEW_SECONDS)"
     ) in lines
     assert dry.out.splitlines()[1:] == [
         line.replace("written  8", "written  8 (dry run: nothing written)") for line in lines[1:]

@@ -8,7 +8,7 @@ import urllib.parse
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from deploystatus.tokens import READ, WRITE
+from deploystatus.tokens import ADMIN, READ, WRITE
 from deploystatus.web.auth import SESSION_COOKIE, SIGN_IN_PATH, authenticate
 from deploystatus.web.bodies import read_body
 from deploystatus.web.forwarded import over_https
@@ -82,10 +82,11 @@ async def sign_in(request: Request) -> Response:
         return _sign_in_page(request, next_page, "That token is not valid.", 401)
     if READ not in token.scopes:
         return _sign_in_page(request, next_page, "That token lacks the read scope.", 403)
-    if WRITE in token.scopes:
-        # A cookie lives in a browser for hours: keep only tokens that cannot write there.
+    if WRITE in token.scopes or ADMIN in token.scopes:
+        # A cookie lives in a browser for hours: keep only tokens that cannot change data there.
+        can = "write" if WRITE in token.scopes else "remove records"
         return _sign_in_page(
-            request, next_page, "That token can write: sign in with a read-only token.", 403
+            request, next_page, f"That token can {can}: sign in with a read-only token.", 403
         )
     response = RedirectResponse(base(request) + next_page, status_code=303)
     response.set_cookie(

@@ -98,6 +98,7 @@ def cmd_migrate_legacy(args: argparse.Namespace) -> int:
                 page_size=args.page_size,
                 progress=show_progress,
                 start_key=args.start_key,
+                max_clock_skew_seconds=settings.max_clock_skew_seconds,
             )
 
     try:

@@ -1,5 +1,6 @@
-"""Client commands for pipelines and people: ``post``, ``current`` and ``history`` talk to a
-running service over HTTP (``--url`` or ``DEPLOYSTATUS_URL``), like any other client."""
+"""Client commands for pipelines and people: ``post``, ``current``, ``history`` and
+``remove-record`` talk to a running service over HTTP (``--url`` or ``DEPLOYSTATUS_URL``),
+like any other client."""
 
 from __future__ import annotations
 
@@ -181,6 +182,60 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shown(record: dict[str, Any]) -> str:
+    """A record on one line; the state quoted, with what is invisible on a terminal escaped."""
+    deployable = f"{record['Component']} {record['Environment']}"
+    return f"{deployable} {record['State']!r} at {record['Timestamp']}"
+
+
+def cmd_remove_record(args: argparse.Namespace) -> int:
+    record = {
+        "Component": args.component,
+        "Environment": args.environment,
+        "State": args.state,
+        "Timestamp": args.timestamp,
+    }
+    named = _shown(record)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ClientError(
+                "remove-record deletes a record from the history; pass --yes to confirm"
+            )
+        answer = input(f"Remove {named} from the history at {args.url}? Type 'yes': ")
+        if answer.strip() != "yes":
+            print("deploystatus: nothing changed")
+            return 1
+    url = args.url.rstrip("/") + "/admin/remove-record"
+    # Safe to resend: once removed, the record is a 404 and nothing changes.
+    response = send_with_retries("POST", url, json.dumps(record).encode(), attempts=args.retries)
+    if response.status == 404 and _error_code(response) == "record_not_found":
+        raise ClientError(
+            f"no record {named}: nothing was removed (already removed, or never stored)"
+        )
+    if response.status != 200:
+        raise ClientError(f"{response.status}: {_error_text(response)}")
+    removal: dict[str, Any] = json.loads(response.body)
+    current: dict[str, Any] | None = removal["Current"]
+    if not removal["WasCurrent"]:
+        after = "the current state is unchanged"
+    elif current is None:
+        after = "it was the current state; no record of the deployable is left"
+    else:
+        after = (
+            f"it was the current state; now current: {current['State']!r} at {current['Timestamp']}"
+        )
+    print(f"removed {_shown(removal['Removed'])}; {after}")
+    return 0
+
+
+def _error_code(response: Response) -> str | None:
+    try:
+        code = json.loads(response.body).get("error")
+    except (ValueError, AttributeError):
+        return None
+    return code if isinstance(code, str) else None
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -214,3 +269,19 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     history.add_argument("component")
     history.add_argument("--json", action="store_true", help="print the API body")
     history.set_defaults(run=cmd_history)
+
+    remove = with_url(
+        commands.add_parser(
+            "remove-record",
+            help="remove one record from the history (an admin token); current state follows",
+        )
+    )
+    remove.add_argument("--component", required=True)
+    remove.add_argument("--environment", required=True)
+    remove.add_argument("--state", required=True)
+    remove.add_argument(
+        "--timestamp", required=True, help="RFC 3339, the record's instant (any offset)"
+    )
+    remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    remove.add_argument("--retries", type=_positive, default=3, help="attempts in all (default 3)")
+    remove.set_defaults(run=cmd_remove_record)

@@ -46,7 +46,7 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         required=True,
         choices=SCOPES,
         help="what the token may do; repeat for several (read: GET routes, write: POST "
-        "/records, metrics: /metrics)",
+        "/records, metrics: /metrics, admin: /admin/ routes, such as removing a record)",
     )
     create.add_argument("--name", type=_name, help="who holds it (default: token-<hash prefix>)")
     create.set_defaults(run=cmd_token_create)

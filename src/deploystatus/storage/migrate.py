@@ -17,9 +17,11 @@ twice collapses into one by identity. Records are written through `Store.put`, s
 current state is the latest record of each deployable by event time, whatever the legacy
 current item said, and running the migration again changes nothing.
 
-Items that break today's rules (`records`), or whose ``Type`` is missing or unknown, or
-whose attributes are missing or malformed, are skipped, counted by reason and sampled in
-the report; they never fail the run.
+Items that break today's rules (`records`: among them a record dated further ahead of the
+clock than ``DEPLOYSTATUS_MAX_CLOCK_SKEW_SECONDS``, which a bad clock wrote and which would
+pin its deployable's current state), or whose ``Type`` is missing or unknown, or whose
+attributes are missing or malformed, are skipped, counted by reason and sampled in the
+report; they never fail the run.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import asyncio
 import hashlib
 import inspect
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -35,7 +38,13 @@ from typing import Any
 
 from deploystatus import timestamps
 from deploystatus.errors import DeployStatusError, StorageError
-from deploystatus.records import Record, component_problem, environment_problem, state_problem
+from deploystatus.records import (
+    Record,
+    component_problem,
+    environment_problem,
+    future_problem,
+    state_problem,
+)
 
 from .dynamodb import Client, TableNotFound, send
 from .store import Store
@@ -59,6 +68,7 @@ INVALID_COMPONENT = "invalid-component"
 INVALID_ENVIRONMENT = "invalid-environment"
 INVALID_STATE = "invalid-state"
 TIMESTAMP_OUT_OF_RANGE = "timestamp-out-of-range"
+TIMESTAMP_IN_THE_FUTURE = "timestamp-in-the-future"
 
 
 class MigrationError(DeployStatusError):
@@ -156,8 +166,9 @@ def _seconds(item: Item) -> int:
     return int(number)
 
 
-def _legacy_record(item: Item) -> Record:
-    """The record a reference item stands for; `_Skip` says why there is none."""
+def _legacy_record(item: Item, *, now: int, max_skew_seconds: int) -> Record:
+    """The record a reference item stands for; `_Skip` says why there is none. ``now`` is
+    the clock (nanoseconds) the timestamp is judged against."""
     kind = item.get("Type")
     if kind is None:
         raise _Skip(MISSING_TYPE, "no Type attribute")
@@ -185,6 +196,14 @@ def _legacy_record(item: Item) -> Record:
             TIMESTAMP_OUT_OF_RANGE,
             f"Ts {seconds} must lie between 0000-01-02T00:00:00Z and 9999-12-30T23:59:59Z",
         )
+    if future_problem(nanos, now=now, max_skew_seconds=max_skew_seconds) is not None:
+        # Not the problem's own words: they say how far ahead of this moment, and a
+        # report says the same thing every run.
+        raise _Skip(
+            TIMESTAMP_IN_THE_FUTURE,
+            f"Ts {seconds} ({timestamps.canonical(nanos)[:19]}Z) is more than "
+            f"{max_skew_seconds:,} s ahead of the clock (DEPLOYSTATUS_MAX_CLOCK_SKEW_SECONDS)",
+        )
     return Record(component, environment, state, timestamps.canonical(nanos))
 
 
@@ -211,11 +230,12 @@ class _Page:
     records: list[Record] = field(default_factory=list)
 
 
-def _sort_page(items: list[Item], seen: set[int]) -> _Page:
+def _sort_page(items: list[Item], seen: set[int], *, max_skew_seconds: int) -> _Page:
     page = _Page(read=len(items))
+    now = time.time_ns()
     for item in items:
         try:
-            record = _legacy_record(item)
+            record = _legacy_record(item, now=now, max_skew_seconds=max_skew_seconds)
         except _Skip as skip:
             page.skipped.append(SkippedItem(_item_key(item), skip.reason, skip.detail))
             continue
@@ -288,6 +308,7 @@ async def migrate(
     page_size: int = DEFAULT_PAGE_SIZE,
     progress: Progress | None = None,
     start_key: Item | None = None,
+    max_clock_skew_seconds: int = 300,
 ) -> MigrationReport:
     """Copy every valid record of the reference's table into ``store``.
 
@@ -295,7 +316,9 @@ async def migrate(
     a previous report's ``last_evaluated_key``), writing each page's records before the
     page counts as done; the next page is read meanwhile. ``progress`` (a function or a
     coroutine function) gets the report after every page. With ``dry_run`` nothing is
-    written and the target table is not needed; the counts are the same.
+    written and the target table is not needed; the counts are the same. Records more than
+    ``max_clock_skew_seconds`` ahead of the clock are skipped, as ``POST /records`` refuses
+    them.
 
     Raises `MigrationError` before anything is read if a table is missing or the source is
     not keyed like the reference's, and `MigrationInterrupted` (with the report so far) if
@@ -316,7 +339,9 @@ async def migrate(
                 response = await pending
                 last: Item | None = response.get("LastEvaluatedKey") or None
                 pending = asyncio.ensure_future(source.scan(page_size, last)) if last else None
-                page = _sort_page(response.get("Items", []), seen)
+                page = _sort_page(
+                    response.get("Items", []), seen, max_skew_seconds=max_clock_skew_seconds
+                )
                 if not dry_run:
                     for start in range(0, len(page.records), PUT_BATCH):
                         await store.put(page.records[start : start + PUT_BATCH])

@@ -11,6 +11,11 @@ One table, string keys ``PK`` and ``SK`` (see docs/design.md for the reasoning):
 ``Latest`` compares as (timestamp, state). Neither component nor environment may contain
 ``#``, and ``#`` sorts below every character they may contain, so splitting is unambiguous
 and ``SK`` order of current items is (component, environment) order.
+
+The invariant every write keeps: a deployable's current item names a record its history
+holds, the latest one once writes settle. `put` writes history before current state;
+`remove` moves current state off a record before deleting it from history (see
+docs/design.md, "Removing a record").
 """
 
 from __future__ import annotations
@@ -21,14 +26,20 @@ import random
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Self, TypeVar
 
 from deploystatus import timestamps
 from deploystatus.config import Settings
-from deploystatus.errors import DeployStatusError, InvalidRequest, StorageError, StorageUnavailable
+from deploystatus.errors import (
+    DeployStatusError,
+    InvalidRequest,
+    RecordNotFound,
+    StorageError,
+    StorageUnavailable,
+)
 from deploystatus.memo import Memo
-from deploystatus.records import HistoryRange, Position, Record
+from deploystatus.records import HistoryRange, Position, Record, Removal
 
 from ._shared_read import SharedRead
 from ._slots import CallSlots
@@ -39,11 +50,14 @@ T = TypeVar("T")
 CURRENT_SHARDS = 4  # part of the stored format: changing it needs a migration
 BATCH_SIZE = 25  # BatchWriteItem's limit
 CURRENT_RECORDS_LIMIT = 32_768  # deployables whose records reads reuse (560 bytes each)
-_READS = frozenset({"Query", "DescribeTable"})  # served first when calls queue
+_READS = frozenset({"Query", "GetItem", "DescribeTable"})  # served first when calls queue
 _MAX_BACKOFF = 1.0
 # History range reads (Store.history_page): see docs/design.md, "Query options".
 HISTORY_MAX_READ = 10_000  # items one page request reads at most when filtering by environment
 _FILTERED_READ = 500  # items per Query call when filtering by environment
+# Rounds of `Store.settle_current` before a removal gives up (503: retrying is safe). A round
+# repeats only when another writer changed the deployable meanwhile.
+SETTLE_ROUNDS = 20
 _EARLIEST = timestamps.canonical(timestamps.EARLIEST_NS)
 _LATEST = timestamps.canonical(timestamps.LATEST_NS)
 
@@ -78,12 +92,19 @@ def _history_key(record: Record) -> Item:
     }
 
 
-def _current_item(record: Record) -> Item:
+def _current_key(component: str, environment: str) -> Item:
     return {
-        "PK": {"S": f"CURRENT#{current_shard(record.component)}"},
-        "SK": {"S": f"{record.component}#{record.environment}"},
-        "Latest": {"S": f"{record.timestamp}#{record.state}"},
+        "PK": {"S": f"CURRENT#{current_shard(component)}"},
+        "SK": {"S": f"{component}#{environment}"},
     }
+
+
+def _latest(record: Record) -> Item:
+    return {"S": f"{record.timestamp}#{record.state}"}
+
+
+def _current_item(record: Record) -> Item:
+    return {**_current_key(record.component, record.environment), "Latest": _latest(record)}
 
 
 @dataclass(frozen=True)
@@ -283,6 +304,142 @@ class Store:
     async def _put_current(self, put: Item) -> None:
         with contextlib.suppress(ConditionalCheckFailed):  # a later state is stored: it stays
             await self._call("PutItem", put)
+
+    # Removing a record (docs/design.md, "Removing a record"). `remove` is the whole of it;
+    # its steps are public so that the races it survives can be played step by step.
+
+    async def remove(self, record: Record) -> Removal:
+        """Remove ``record`` from history; if it was its deployable's current state, the
+        newest record left becomes current (or the deployable has none). `RecordNotFound`
+        if neither history nor current state holds it: then nothing changed.
+
+        Current state is moved off the record before history loses it, so that current
+        state always names a record history holds (as `put` writes history first), and a
+        removal that failed half-way is completed by sending it again. Every change to
+        current state is conditional on what was read, so a record written concurrently is
+        never overwritten."""
+        component, environment = record.deployable
+        in_history = await self.history_holds(record)
+        was_current = await self.current_of(component, environment) == record
+        if not in_history and not was_current:
+            raise RecordNotFound(
+                f"no record {component} {environment} {record.state!r} at "
+                f"{record.timestamp}: nothing was removed"
+            )
+        if was_current:
+            await self.settle_current(component, environment, without=record)
+        if in_history:
+            await self.delete_history(record)
+        # Again, without exception: a writer resending the record meanwhile may have made
+        # it current again, or a concurrent removal may have taken what became current.
+        now_current = await self.settle_current(component, environment)
+        return Removal(record, was_current, now_current)
+
+    async def history_holds(self, record: Record) -> bool:
+        response = await self._call(
+            "GetItem",
+            {
+                "TableName": self.table,
+                "Key": _history_key(record),
+                "ProjectionExpression": "PK",
+                "ConsistentRead": True,
+            },
+        )
+        return "Item" in response
+
+    async def current_of(self, component: str, environment: str) -> Record | None:
+        """The deployable's current state, as stored now (a strongly consistent read)."""
+        response = await self._call(
+            "GetItem",
+            {
+                "TableName": self.table,
+                "Key": _current_key(component, environment),
+                "ProjectionExpression": "SK, Latest",
+                "ConsistentRead": True,
+            },
+        )
+        item = response.get("Item")
+        return None if item is None else _current_record((item["SK"]["S"], item["Latest"]["S"]))
+
+    async def newest(
+        self, component: str, environment: str, *, without: Record | None = None
+    ) -> Record | None:
+        """The deployable's latest record in history by (timestamp, state), the order of its
+        current state, leaving out ``without``; None if there is none. History is keyed by
+        component, so other environments' records are read and skipped on the way."""
+        wanted = HistoryRange(component, environment, descending=True)
+        while True:
+            # Newest first: SK order is (timestamp, environment, state), so the first two
+            # records of the environment are its two latest, and ``without`` is at most one.
+            records, position = await self.history_page(wanted, 2)
+            for record in records:
+                if record != without:
+                    return record
+            if position is None:
+                return None
+            wanted = replace(wanted, after=position)
+
+    async def replace_current(
+        self, component: str, environment: str, expected: Record | None, new: Record | None
+    ) -> bool:
+        """Make ``new`` the deployable's current state (None: remove its current item), only
+        if it still is ``expected`` (None: it has none). False, and nothing changed, if it
+        is not: another writer got there first."""
+        if new is None and expected is None:
+            return True
+        condition: Item
+        if expected is None:
+            condition = {"ConditionExpression": "attribute_not_exists(PK)"}
+        else:
+            condition = {
+                "ConditionExpression": "Latest = :expected",
+                "ExpressionAttributeValues": {":expected": _latest(expected)},
+            }
+        try:
+            if new is None:
+                await self._call(
+                    "DeleteItem",
+                    {
+                        "TableName": self.table,
+                        "Key": _current_key(component, environment),
+                        **condition,
+                    },
+                )
+            else:
+                await self._call(
+                    "PutItem", {"TableName": self.table, "Item": _current_item(new), **condition}
+                )
+        except ConditionalCheckFailed:
+            return False
+        return True
+
+    async def settle_current(
+        self, component: str, environment: str, *, without: Record | None = None
+    ) -> Record | None:
+        """Make the deployable's current state the newest record of its history (leaving out
+        ``without``), and return it; None when there is none, and then no current item.
+
+        A round reads current state, then history, and stops when they agree; otherwise it
+        replaces current state on condition that it is still what was read, and reads both
+        again. So a record written meanwhile is never overwritten (the condition fails; the
+        next round sees it), and a record removed by someone else after this round chose it
+        is caught by the next round, or by that removal's own settling, which reads current
+        state after its delete. After `SETTLE_ROUNDS` rounds of interference,
+        `StorageUnavailable`: sending the removal again is safe."""
+        for _ in range(SETTLE_ROUNDS):
+            current = await self.current_of(component, environment)
+            newest = await self.newest(component, environment, without=without)
+            if current == newest:
+                return current
+            await self.replace_current(component, environment, current, newest)
+        raise StorageUnavailable(
+            f"the current state of {component} {environment} kept changing during "
+            f"{SETTLE_ROUNDS} rounds of recomputing it"
+        )
+
+    async def delete_history(self, record: Record) -> None:
+        """Delete ``record``'s history item (no matter whether it is there)."""
+        await self._call("DeleteItem", {"TableName": self.table, "Key": _history_key(record)})
 
     # Reads: a component's history (all of it, or a page), the current states (all, by
     # component prefix, of one component)

@@ -3,15 +3,19 @@ encodes the answer (encoding.py); what goes wrong is raised, and problems.py ans
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from deploystatus.records import Record
+from deploystatus.errors import DeployStatusError, Forbidden, RecordNotFound
+from deploystatus.logs import AUDIT_LOGGER
+from deploystatus.records import Record, Removal
 
 from . import openapi
-from .bodies import decode_records, read_body
+from .auth import TOKEN_NAME_KEY
+from .bodies import decode_record, decode_records, read_body
 from .encoding import RecordsEncoder, names_body
 from .options import CurrentFilter, HistoryOptions, checked_component, next_cursor
 from .state import state_of
@@ -19,6 +23,7 @@ from .state import state_of
 JSON = "application/json"
 
 router = APIRouter()
+audit_logger = logging.getLogger(AUDIT_LOGGER)
 
 
 @router.post("/records", response_class=PlainTextResponse, **openapi.POST_RECORDS)
@@ -27,7 +32,9 @@ async def post_records(request: Request) -> Response:
     settings = state.settings
     # Any Content-Type: the reference's own example is curl -d, which sends a form type.
     body = await read_body(request, settings.max_body_bytes, settings.body_timeout_seconds)
-    records = decode_records(body, max_records=settings.max_records)
+    records = decode_records(
+        body, max_records=settings.max_records, max_skew_seconds=settings.max_clock_skew_seconds
+    )
     if records:
         await state.store.put(records)
         state.metrics.records_written += len(records)  # counted once DynamoDB holds them
@@ -122,3 +129,73 @@ async def components(request: Request) -> Response:
     """Every component that has a current state, sorted: ``{"Components":[...]}``."""
     records = await state_of(request).store.current()
     return Response(names_body("Components", (r.component for r in records)), media_type=JSON)
+
+
+# Administration: every path under /admin/ needs the admin scope (auth.py)
+
+
+@router.post("/admin/remove-record", **openapi.REMOVE_RECORD)
+async def remove_record(request: Request) -> Response:
+    state = state_of(request)
+    settings = state.settings
+    # With authentication on, only an admin token gets here, and auth.py names it. Off,
+    # nobody can show one: an open service must not be a way to erase history.
+    token: str | None = request.scope.get(TOKEN_NAME_KEY)
+    if token is None:
+        _audit("refused", None, None)
+        raise Forbidden(
+            "removing a record needs an admin token, and authentication is off on this "
+            "service: configure DEPLOYSTATUS_TOKENS with a token of scope admin"
+        )
+    body = await read_body(request, settings.max_body_bytes, settings.body_timeout_seconds)
+    record = decode_record(body)
+    try:
+        removal = await state.store.remove(record)
+    except RecordNotFound:
+        _audit("not_found", token, record)
+        raise
+    except DeployStatusError as exc:
+        _audit("failed", token, record, error=exc.code)
+        raise
+    _audit("removed", token, record, removal)
+    return Response(state.encoder.removal_body(removal), media_type=JSON)
+
+
+def _audit(
+    outcome: str,
+    token: str | None,
+    record: Record | None,
+    removal: Removal | None = None,
+    *,
+    error: str | None = None,
+) -> None:
+    """One line on ``deploystatus.audit`` per removal asked for: who (the token's name,
+    never the token), which record, whether it was current and what is current now. At
+    warning level, so that it stays when DEPLOYSTATUS_LOG_LEVEL=warning drops the
+    per-request lines."""
+    fields: dict[str, object] = {"action": "remove-record", "outcome": outcome, "token": token}
+    if record is not None:
+        fields.update(
+            component=record.component,
+            environment=record.environment,
+            state=record.state,
+            timestamp=record.timestamp,
+        )
+    if removal is not None:
+        current = removal.current
+        fields.update(
+            was_current=removal.was_current,
+            current_state=None if current is None else current.state,
+            current_timestamp=None if current is None else current.timestamp,
+        )
+    if error is not None:
+        fields["error"] = error
+    audit_logger.warning(_AUDIT_MESSAGES[outcome], extra={"fields": fields})
+
+
+_AUDIT_MESSAGES = {
+    "removed": "record removed",
+    "not_found": "record to remove not found: nothing changed",
+    "refused": "record removal refused: authentication is off",
+    "failed": "record removal failed: nothing acknowledged; it may be sent again",
+}

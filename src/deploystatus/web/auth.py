@@ -2,8 +2,9 @@
 
 Which scope a request needs is decided by :func:`required_scope` from the method and the
 path alone, before routing, so that a route added later is covered by default: GET and
-HEAD need ``read``, every other method ``write``; only the health checks are open and
-``/metrics`` has a scope of its own. The presented token is hashed and compared with every
+HEAD need ``read``, every other method ``write``; only the health checks are open,
+``/metrics`` has a scope of its own, and every path under ``/admin/`` needs ``admin``,
+whatever the method. The presented token is hashed and compared with every
 configured hash in constant time.
 
 Browsers cannot send a bearer header by themselves, so the board's pages and the API reads
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from deploystatus.tokens import METRICS, READ, WRITE, ApiToken, hash_token
+from deploystatus.tokens import ADMIN, METRICS, READ, WRITE, ApiToken, hash_token
 
 from .problems import Answer
 
@@ -31,6 +32,7 @@ SESSION_COOKIE = "deploystatus_token"
 OPEN_PATHS = frozenset({"/healthz", "/readyz", SIGN_IN_PATH, "/ui/sign-out"})
 OPEN_PREFIXES = ("/ui/static/",)
 SCOPED_PATHS = {"/metrics": METRICS}
+ADMIN_PREFIX = "/admin/"  # every method of every path under it needs ``admin``
 READ_METHODS = frozenset({"GET", "HEAD"})
 # Where the middleware leaves the name of the token that authenticated the request.
 TOKEN_NAME_KEY = "deploystatus.token"
@@ -45,6 +47,8 @@ def required_scope(method: str, path: str) -> str | None:
     scope = SCOPED_PATHS.get(path)
     if scope is not None:
         return scope
+    if path.startswith(ADMIN_PREFIX) or path == ADMIN_PREFIX.rstrip("/"):
+        return ADMIN
     return READ if method in READ_METHODS else WRITE
 
 
@@ -101,7 +105,7 @@ _LACKING = {
         f"the bearer token lacks the '{scope}' scope this request needs",
         www_authenticate=f'{_CHALLENGE}, error="insufficient_scope", scope="{scope}"',
     )
-    for scope in (READ, WRITE, METRICS)
+    for scope in (READ, WRITE, METRICS, ADMIN)
 }
 
 

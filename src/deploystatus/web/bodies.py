@@ -1,17 +1,19 @@
 """Request bodies: read within bounds (`read_body`), and a ``POST /records`` body turned
-into validated records, as leniently as the reference did (`decode_records`).
+into validated records, as leniently as the reference did (`decode_records`); the one
+record ``POST /admin/remove-record`` names is decoded the same way (`decode_record`).
 
 The reference decoded with Go's encoding/json, and writers may depend on what it let
 through: field names match case-insensitively (the last of duplicate keys wins), unknown
 fields are ignored, a null or missing ``Records`` is an empty batch. What it let through
-that it should not have (bad names, impossible timestamps) is refused here, for the whole
-batch, with every problem named.
+that it should not have (bad names, impossible timestamps, timestamps too far ahead of the
+server's clock) is refused here, for the whole batch, with every problem named.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -24,7 +26,13 @@ from deploystatus.errors import (
     RequestTimeout,
     RequestTooLarge,
 )
-from deploystatus.records import Record, component_problem, environment_problem, state_problem
+from deploystatus.records import (
+    Record,
+    component_problem,
+    environment_problem,
+    future_problem,
+    state_problem,
+)
 
 _FIELDS = ("Component", "Environment", "State", "Timestamp")
 _SHAPE = 'the body must be a JSON object like {"Records":[{"Component":...}]}'
@@ -106,7 +114,9 @@ def _fold(obj: _Pairs, names: tuple[str, ...], *, null_keeps: bool = False) -> d
     return found
 
 
-def _record(index: int, raw: Any, problems: list[Problem]) -> Record | None:
+def _record(
+    index: int, raw: Any, problems: list[Problem], *, max_skew_seconds: int | None, now: int
+) -> Record | None:
     before = len(problems)
     if raw is None:
         raw = ()
@@ -137,6 +147,10 @@ def _record(index: int, raw: Any, problems: list[Problem]) -> Record | None:
             nanos = timestamps.parse(values["Timestamp"])
         except ValueError as exc:
             problems.append(Problem(index, "Timestamp", str(exc)))
+    if nanos is not None and max_skew_seconds is not None:
+        ahead = future_problem(nanos, now=now, max_skew_seconds=max_skew_seconds)
+        if ahead is not None:
+            problems.append(Problem(index, "Timestamp", ahead))
     if nanos is None or len(problems) > before:
         return None
     return Record(
@@ -147,8 +161,15 @@ def _record(index: int, raw: Any, problems: list[Problem]) -> Record | None:
     )
 
 
-def decode_records(body: bytes, *, max_records: int) -> list[Record]:
-    """The records of a ``POST /records`` body, all valid, or an error naming every problem."""
+def decode_records(
+    body: bytes, *, max_records: int, max_skew_seconds: int, now: int | None = None
+) -> list[Record]:
+    """The records of a ``POST /records`` body, all valid, or an error naming every problem.
+
+    A record more than ``max_skew_seconds`` ahead of ``now`` (the server's clock, read once
+    for the batch, in nanoseconds) is invalid."""
+    if now is None:
+        now = time.time_ns()
     document = _parse_json(body)
     if document is None:
         return []
@@ -164,7 +185,29 @@ def decode_records(body: bytes, *, max_records: int) -> list[Record]:
             f"{len(raw_records)} records in one request; the limit is {max_records}"
         )
     problems: list[Problem] = []
-    records = [_record(index, raw, problems) for index, raw in enumerate(raw_records)]
+    records = [
+        _record(index, raw, problems, max_skew_seconds=max_skew_seconds, now=now)
+        for index, raw in enumerate(raw_records)
+    ]
     if problems:
         raise InvalidRecords(problems)
     return [record for record in records if record is not None]
+
+
+def decode_record(body: bytes) -> Record:
+    """The record a body names: one JSON object with the fields of a ``POST /records``
+    record, decoded as leniently; problems are reported as for record 0 of a batch.
+
+    No bound on the future: a record that a bad clock dated years ahead must be nameable,
+    to be removed."""
+    document = _parse_json(body)
+    if not isinstance(document, tuple):
+        raise InvalidRequest(
+            'the body must be one record, a JSON object like {"Component":"abc.def",'
+            '"Environment":"prod-all","State":"Ok","Timestamp":"2024-07-30T14:06:41Z"}'
+        )
+    problems: list[Problem] = []
+    record = _record(0, document, problems, max_skew_seconds=None, now=0)
+    if record is None:
+        raise InvalidRecords(problems)
+    return record

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 
 from deploystatus.memo import Memo
-from deploystatus.records import Record
+from deploystatus.records import Record, Removal
 from deploystatus.timestamps import Renderer
 
 GO_ESCAPES = str.maketrans(
@@ -55,6 +55,16 @@ class RecordsEncoder:
             return self.body(records)
         # A cursor is base64url and ".": nothing in it needs escaping.
         return f'{{"Records":[{self.objects(records)}],"NextCursor":"{cursor}"}}'.encode()
+
+    def removal_body(self, removal: Removal) -> bytes:
+        """``{"Removed":{...},"WasCurrent":true,"Current":{...}}`` (``"Current":null`` when
+        the deployable has no record left), records as in every other body."""
+        current = "null" if removal.current is None else self._object(removal.current)
+        was_current = "true" if removal.was_current else "false"
+        return (
+            f'{{"Removed":{self._object(removal.record)},"WasCurrent":{was_current},'
+            f'"Current":{current}}}'
+        ).encode()
 
     def states_body(self, records: Iterable[Record]) -> bytes:
         """`body` for current states: the same records come back read after read, so each

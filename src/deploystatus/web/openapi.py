@@ -220,6 +220,71 @@ POST_RECORDS: dict[str, Any] = {
 }
 
 
+_401 = _json(
+    "No bearer token, or one the server does not know (authentication is on)",
+    _error_body("unauthorized"),
+    **{"WWW-Authenticate": 'Bearer realm="deploystatus" (error="invalid_token": unknown token)'},
+)
+_ADMIN_403 = _json(
+    "The token lacks the admin scope; or authentication is off, and no one may remove records",
+    _error_body("forbidden"),
+)
+
+REMOVAL_OUT: dict[str, Any] = {
+    "type": "object",
+    "required": ["Removed", "WasCurrent", "Current"],
+    "additionalProperties": False,
+    "properties": {
+        "Removed": RECORD_OUT,
+        "WasCurrent": {
+            "type": "boolean",
+            "description": "Whether the removed record was its deployable's current state",
+        },
+        "Current": {
+            "description": "The deployable's current state now; null when no record is left",
+            "anyOf": [RECORD_OUT, {"type": "null"}],
+        },
+    },
+}
+
+REMOVE_RECORD: dict[str, Any] = {
+    "summary": "Remove one record from history (scope admin); current state is recomputed",
+    "description": (
+        "The record is named by its identity: component, environment, state and instant "
+        "(any offset naming the same instant names it). If it was its deployable's current "
+        "state, the newest record left becomes current, or the deployable leaves /current "
+        "when none is left. Safe to send again: a record that is not there is a 404 "
+        "record_not_found, and nothing changes. Refused (403) while authentication is off."
+    ),
+    "response_description": "The record is removed; what is current now",
+    "responses": {
+        200: _json("The record is removed; what is current now", REMOVAL_OUT),
+        400: _json(
+            "The body is not one record (invalid_request), or the record breaks the rules "
+            "(invalid_records, with problems); nothing was changed",
+            _error_body("invalid_request", "invalid_records"),
+        ),
+        401: _401,
+        403: _ADMIN_403,
+        404: _json(
+            "No such record (record_not_found): nothing was changed; or no such path",
+            _error_body("record_not_found", "not_found"),
+        ),
+        408: _408,
+        413: _413,
+        503: _503,
+        405: _405,
+        500: _500,
+    },
+    "openapi_extra": {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": RECORD_IN}},
+        }
+    },
+}
+
+
 def _status_body(status: str) -> dict[str, Any]:
     return {
         "type": "object",

@@ -19,8 +19,10 @@ from starlette.exceptions import HTTPException
 
 from deploystatus.errors import (
     DeployStatusError,
+    Forbidden,
     InvalidRecords,
     InvalidRequest,
+    RecordNotFound,
     RequestTimeout,
     RequestTooLarge,
     StorageError,
@@ -33,6 +35,8 @@ logger = logging.getLogger("deploystatus")
 
 _STATUS: dict[type[DeployStatusError], int] = {
     InvalidRequest: 400,
+    Forbidden: 403,
+    RecordNotFound: 404,
     RequestTooLarge: 413,
     RequestTimeout: 408,
     StorageUnavailable: 503,
