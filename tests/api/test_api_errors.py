@@ -8,34 +8,20 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import httpx2
 from fastapi.testclient import TestClient
 
+from tests.support.answers import error_body
 from tests.support.factories import body, make_record
 
 EMPTY = b'{"Records":[]}'
 JSON = "application/json"
+
+
 # What a body must never show: tracebacks, source paths, Python exception names, reprs.
-INTERNALS = ("Traceback", 'File "', ".py", "Error", "Exception", "object at 0x", "self.")
-
-
 def post(client: TestClient, content: bytes | str) -> httpx2.Response:
     return client.post("/records", content=content)
-
-
-def error_body(response: httpx2.Response, status: int, error: str) -> dict[str, Any]:
-    """The JSON error body of ``response``, checked for its status, code and message."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == JSON
-    document: dict[str, Any] = json.loads(response.content)
-    assert document["error"] == error
-    assert isinstance(document["message"], str)
-    assert document["message"]
-    for internal in INTERNALS:
-        assert internal not in response.text
-    return document
 
 
 def assert_invalid_request(response: httpx2.Response) -> None:

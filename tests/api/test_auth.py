@@ -26,32 +26,10 @@ from deploystatus.web.observability import all_routes
 from tests.support.factories import README_RECORD, body, make_record
 from tests.support.processes import Launcher, http_request
 from tests.support.serving import serve_env, start_serve
+from tests.support.tokens import Tokens, bearer, entry
 
 JSON = "application/json"
 CHALLENGE = 'Bearer realm="deploystatus"'
-
-
-class Tokens:
-    """One token per combination of scopes, configured through the real entry format."""
-
-    def __init__(self) -> None:
-        self.read, self.write, self.metrics, self.both = (new_token() for _ in range(4))
-        self.setting = ";".join(
-            [
-                entry("reader", self.read, "read"),
-                entry("writer", self.write, "write"),
-                entry("scraper", self.metrics, "metrics"),
-                entry("both", self.both, "read,write"),
-            ]
-        )
-
-
-def entry(name: str, token: str, scopes: str) -> str:
-    return f"{name}:{hashlib.sha256(token.encode()).hexdigest()}:{scopes}"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ each removal is audited on ``deploystatus.audit``."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -23,6 +22,7 @@ from deploystatus.config import Settings
 from deploystatus.records import Record
 from deploystatus.tokens import new_token, parse_tokens
 from tests.conftest import run_with_store
+from tests.support.answers import error_body
 from tests.support.factories import (
     deployment,
     post_ok,
@@ -30,29 +30,12 @@ from tests.support.factories import (
     records_body,
     response_record,
 )
+from tests.support.tokens import Tokens, bearer
 
 PATH = "/admin/remove-record"
 JSON = "application/json"
 PINNING = "9999-12-30T23:59:59Z"
 CHALLENGE = 'Bearer realm="deploystatus"'
-
-
-class Tokens:
-    def __init__(self) -> None:
-        self.admin, self.read, self.write, self.both = (new_token() for _ in range(4))
-        self.setting = ";".join(
-            f"{name}:{hashlib.sha256(token.encode()).hexdigest()}:{scopes}"
-            for name, token, scopes in (
-                ("keeper", self.admin, "admin"),
-                ("reader", self.read, "read"),
-                ("writer", self.write, "write"),
-                ("both", self.both, "read,write"),
-            )
-        )
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
@@ -102,16 +85,6 @@ def store_directly(settings: Settings, *records: dict[str, str]) -> None:
         for r in records
     ]
     run_with_store(settings, lambda store: store.put(batch))
-
-
-def error(response: httpx2.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == JSON
-    document: dict[str, Any] = json.loads(response.content)
-    assert document["error"] == code
-    assert isinstance(document["message"], str)
-    assert document["message"]
-    return document
 
 
 STARTED = deployment("pay", "prod", "deploy-started", "2024-07-30T14:00:00Z")
@@ -194,12 +167,12 @@ def test_a_second_removal_is_a_404_and_changes_nothing(secured: TestClient, toke
 
     again = remove(secured, tokens.admin, FAILED)
 
-    document = error(again, 404, "record_not_found")
+    document = error_body(again, 404, "record_not_found")
     assert set(document) == {"error", "message"}
     assert "nothing was removed" in document["message"]
     never = deployment("pay", "prod", "deploy-failed", "2024-07-30T14:10:00.000000001Z")
-    error(remove(secured, tokens.admin, never), 404, "record_not_found")
-    error(
+    error_body(remove(secured, tokens.admin, never), 404, "record_not_found")
+    error_body(
         remove(secured, tokens.admin, {**SUCCEEDED, "State": "Deploy-success"}),
         404,
         "record_not_found",
@@ -239,17 +212,17 @@ def test_at_one_instant_the_greater_state_stays_current_and_then_the_other(
 def test_the_body_must_name_one_valid_record(secured: TestClient, tokens: Tokens) -> None:
     post_ok(secured, [SUCCEEDED])
     bad = remove(secured, tokens.admin, {**SUCCEEDED, "Environment": "dev-rev0"})
-    document = error(bad, 400, "invalid_records")
+    document = error_body(bad, 400, "invalid_records")
     assert [(p["record"], p["field"]) for p in document["problems"]] == [(0, "Environment")]
     missing = remove(secured, tokens.admin, {"Component": "pay"})
-    assert {p["field"] for p in error(missing, 400, "invalid_records")["problems"]} == {
+    assert {p["field"] for p in error_body(missing, 400, "invalid_records")["problems"]} == {
         "Environment",
         "State",
         "Timestamp",
     }
     for content in (b"not json", json.dumps({"Records": [SUCCEEDED]}).replace("{", "[", 1), b"[]"):
         response = secured.post(PATH, content=content, headers=bearer(tokens.admin))
-        error(response, 400, "invalid_request")
+        error_body(response, 400, "invalid_request")
     assert read_records(secured, "/current") == [json.loads(rendered(SUCCEEDED))]
 
 
@@ -279,18 +252,18 @@ def test_only_an_admin_token_removes_and_it_grants_nothing_else(
     lacking = f'{CHALLENGE}, error="insufficient_scope", scope="admin"'
     for token in (tokens.read, tokens.write, tokens.both):
         response = remove(secured, token, SUCCEEDED)
-        assert "'admin'" in error(response, 403, "forbidden")["message"]
+        assert "'admin'" in error_body(response, 403, "forbidden")["message"]
         assert response.headers["www-authenticate"] == lacking
     anonymous = secured.post(PATH, content=json.dumps(SUCCEEDED), headers={"Authorization": ""})
-    error(anonymous, 401, "unauthorized")
+    error_body(anonymous, 401, "unauthorized")
     assert anonymous.headers["www-authenticate"] == CHALLENGE
-    error(remove(secured, new_token(), SUCCEEDED), 401, "unauthorized")
+    error_body(remove(secured, new_token(), SUCCEEDED), 401, "unauthorized")
     assert read_records(secured, "/historical/pay") == [json.loads(rendered(SUCCEEDED))]
 
     # An admin token reads nothing and writes nothing.
     admin = bearer(tokens.admin)
-    error(secured.get("/current", headers=admin), 403, "forbidden")
-    error(secured.post("/records", content=b"{}", headers=admin), 403, "forbidden")
+    error_body(secured.get("/current", headers=admin), 403, "forbidden")
+    error_body(secured.post("/records", content=b"{}", headers=admin), 403, "forbidden")
     # Every path under /admin/ needs the scope, whatever the method.
     for method in ("GET", "DELETE"):
         refused = secured.request(method, "/admin/anything", headers=bearer(tokens.both))
@@ -305,7 +278,7 @@ def test_without_authentication_no_one_may_remove(client: TestClient) -> None:
 
     response = client.post(PATH, content=json.dumps(SUCCEEDED))
 
-    document = error(response, 403, "forbidden")
+    document = error_body(response, 403, "forbidden")
     assert set(document) == {"error", "message"}
     assert "admin token" in document["message"]
     assert "authentication is off" in document["message"]
