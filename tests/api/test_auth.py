@@ -26,15 +26,9 @@ from deploystatus.web.observability import all_routes
 from tests.support.factories import README_RECORD, body, make_record
 from tests.support.processes import Launcher, http_request
 from tests.support.serving import serve_env, start_serve
-from tests.support.tokens import Tokens, bearer, entry
+from tests.support.tokens import CHALLENGE, Tokens, bearer, entry
 
 JSON = "application/json"
-CHALLENGE = 'Bearer realm="deploystatus"'
-
-
-@pytest.fixture
-def tokens() -> Tokens:
-    return Tokens()
 
 
 @pytest.fixture

@@ -30,17 +30,11 @@ from tests.support.factories import (
     records_body,
     response_record,
 )
-from tests.support.tokens import Tokens, bearer
+from tests.support.tokens import CHALLENGE, Tokens, bearer
 
 PATH = "/admin/remove-record"
 JSON = "application/json"
 PINNING = "9999-12-30T23:59:59Z"
-CHALLENGE = 'Bearer realm="deploystatus"'
-
-
-@pytest.fixture
-def tokens() -> Tokens:
-    return Tokens()
 
 
 @pytest.fixture

@@ -7,6 +7,9 @@ import hashlib
 
 from deploystatus.tokens import new_token
 
+# What a 401 says in WWW-Authenticate (web/auth.py).
+CHALLENGE = 'Bearer realm="deploystatus"'
+
 
 def entry(name: str, token: str, scopes: str) -> str:
     """A ``DEPLOYSTATUS_TOKENS`` entry for ``token``: ``NAME:SHA256:SCOPES``."""
