@@ -16,7 +16,7 @@ LOCAL_DB := AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$(DB_PORT) \
 .PHONY: help install run test lint typecheck pytest lock clean dev-env run-api data reset bench bench-quick \
 	soak reliability-report \
 	delete-dev-env compose dev_env data_generation run_api_local reset_dev_env \
-	delete_dev_env run_all_docker_compose chromium screenshots
+	delete_dev_env run_all_docker_compose chromium promtool screenshots
 
 help: ## list the targets
 	@grep -hE '^[a-z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-24s %s\n", $$1, $$2}'
@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml requirements.lock package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(STAMP) chromium ## create .venv with the project, its dev tools and the local engines
+install: $(STAMP) chromium promtool ## create .venv with the project, its dev tools and the local engines
 
 # The browser tests drive Debian's Chromium (Playwright never downloads a browser here).
 chromium: ## install Chromium for the browser tests (apt-get, as root) if it is missing
@@ -38,6 +38,18 @@ chromium: ## install Chromium for the browser tests (apt-get, as root) if it is 
 			|| echo "could not install chromium: the browser tests will be skipped"; \
 	else \
 		echo "chromium is missing and only root can apt-get it here: the browser tests will be skipped"; \
+	fi
+
+# The alert rules and the dashboard's queries are checked by promtool, in Debian's prometheus.
+promtool: ## install promtool (Debian's prometheus package, apt-get, as root) if it is missing
+	@if command -v promtool >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing prometheus (for promtool) with apt-get, for the alert rule tests"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends prometheus >/dev/null; } \
+			|| echo "could not install promtool: the alert rule tests will be skipped (fail with CI=true)"; \
+	else \
+		echo "promtool is missing and only root can apt-get it here: the alert rule tests will be skipped (fail with CI=true)"; \
 	fi
 
 run: $(STAMP) ## all in one: local DynamoDB (dynalite, data in .data/) + table + API on :8080
@@ -87,7 +99,7 @@ lint: $(STAMP) ## ruff, the import contracts between the wings, terraform fmt if
 typecheck: $(STAMP) ## mypy --strict
 	$(BIN)/mypy
 
-pytest: $(STAMP) chromium ## the tests alone
+pytest: $(STAMP) chromium promtool ## the tests alone
 	$(BIN)/pytest
 
 test: lint typecheck pytest ## lint, type checks and tests
