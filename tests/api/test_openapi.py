@@ -28,6 +28,7 @@ from deploystatus.app import create_app
 from deploystatus.config import Settings
 from deploystatus.records import COMPONENT_RULE, ENVIRONMENT_RULE
 from deploystatus.tokens import ApiToken, hash_token, new_token
+from deploystatus.web.options import CURRENT_OPTIONS, HISTORY_OPTIONS
 from tests.support.live import LiveServer, fresh_table, own_dynalite
 from tests.support.reliability_log import Recorder
 
@@ -144,10 +145,19 @@ def test_get_bodies_and_the_component_parameter_are_documented(document: dict[st
         records = _json_schema(responses, "200")["properties"]["Records"]
         assert records["items"]["required"] == ["Component", "Environment", "Timestamp", "State"]
         assert {"400", "404", "405", "500", "503"} <= set(responses)
-    (parameter,) = document["paths"]["/historical/{component}"]["get"]["parameters"]
+    parameter, *options = document["paths"]["/historical/{component}"]["get"]["parameters"]
     assert parameter["in"] == "path"
     assert parameter["schema"]["pattern"] == COMPONENT_RULE
     assert parameter["schema"]["maxLength"] == 255
+    # Every query option the service reads is documented, for GET and HEAD alike, so that
+    # schemathesis sends them too.
+    assert [o["name"] for o in options] == list(HISTORY_OPTIONS)
+    current = document["paths"]["/current"]
+    for method in ("get", "head"):
+        assert [o["name"] for o in current[method]["parameters"]] == list(CURRENT_OPTIONS)
+    assert all(o["in"] == "query" and not o["required"] for o in options)
+    history = _json_schema(document["paths"]["/historical/{component}"]["get"]["responses"], "200")
+    assert set(history["properties"]) == {"Records", "NextCursor"}
     # The document schemathesis is given below is the one served.
     assert document == create_app(Settings()).openapi()
     identifiers = [

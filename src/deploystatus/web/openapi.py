@@ -22,6 +22,8 @@ from deploystatus.records import (
     STATE_MAX,
 )
 
+from .options import COMPONENT_PREFIX_RULE, MAX_LIMIT
+
 # The shape of an RFC 3339 timestamp with an offset. Calendar validity and the accepted
 # range (0000-01-02 to 9999-12-30 in UTC) are checked by the service: 400 when broken.
 TIMESTAMP_IN = (
@@ -304,15 +306,95 @@ def _records_read(description: str) -> dict[Any, Any]:
     }
 
 
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional query option; every one may be given at most once (else a 400)."""
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema}  # fmt: skip
+
+
+_ENVIRONMENT_OPTION = _query(
+    "environment", "Only this environment's records", {**_ENVIRONMENT, "examples": ["dev"]}
+)
+
 CURRENT: dict[str, Any] = {
     "summary": "The latest record of every deployable, by component then environment",
+    "description": (
+        "Without options, every deployable, byte for byte as the reference service answered; "
+        "the options filter, combined."
+    ),
     "responses": _records_read("The current state"),
+    "openapi_extra": {
+        "parameters": [
+            _ENVIRONMENT_OPTION,
+            _query(
+                "component",
+                "Only components whose name starts with this",
+                {
+                    "type": "string",
+                    "pattern": COMPONENT_PREFIX_RULE,
+                    "minLength": 1,
+                    "maxLength": COMPONENT_MAX,
+                    "examples": ["abc."],
+                },
+            ),
+            _query("state", "Only deployables whose current state is exactly this", _STATE),
+        ]
+    },
+}
+
+HISTORY_OUT: dict[str, Any] = {
+    **RECORDS_OUT,
+    "properties": {
+        **RECORDS_OUT["properties"],
+        "NextCursor": {
+            "type": "string",
+            "minLength": 1,
+            "description": "With limit, when more records follow: the cursor of the next page",
+        },
+    },
 }
 
 HISTORICAL: dict[str, Any] = {
     "summary": "Every record of one component, all environments, oldest first",
-    "responses": _records_read("The history (streamed when long)"),
-    "openapi_extra": {"parameters": [COMPONENT_PARAMETER]},
+    "description": (
+        "Without options, the whole history oldest first, byte for byte as the reference "
+        "service answered; the options narrow it, order it and page it."
+    ),
+    "responses": {
+        **_records_read("The history (streamed when long)"),
+        200: _json("The history (streamed when long)", HISTORY_OUT),
+    },
+    "openapi_extra": {
+        "parameters": [
+            COMPONENT_PARAMETER,
+            _ENVIRONMENT_OPTION,
+            _query(
+                "since",
+                "Only records at or after this instant (RFC 3339; '+' as %2B in a URL)",
+                {"type": "string", "pattern": TIMESTAMP_IN, "examples": ["2024-07-30T00:00:00Z"]},
+            ),
+            _query(
+                "until",
+                "Only records at or before this instant (RFC 3339; '+' as %2B in a URL)",
+                {"type": "string", "pattern": TIMESTAMP_IN, "examples": ["2024-07-31T00:00:00Z"]},
+            ),
+            _query(
+                "order",
+                "asc: oldest first (the default); desc: newest first",
+                {"type": "string", "enum": ["asc", "desc"]},
+            ),
+            _query(
+                "limit",
+                "At most this many records, and NextCursor when more follow",
+                {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+            ),
+            _query(
+                "cursor",
+                "The NextCursor of the previous page (with the same other options)",
+                {"type": "string"},
+            ),
+        ]
+    },
 }
 
 HEALTHZ: dict[str, Any] = {
