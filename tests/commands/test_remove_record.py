@@ -4,11 +4,7 @@ serve`` as a real process (authentication on, JSON logs), on a test table of its
 from __future__ import annotations
 
 import json
-import os
-import pty
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -180,23 +176,7 @@ def test_remove_record_without_an_admin_token_exits_1_with_the_refusal(
 def on_a_terminal(
     launcher: Launcher, args: tuple[str, ...], answer: str, token: str = ""
 ) -> tuple[int, str]:
-    """Run the command with a terminal as its stdin holding ``answer``; status and stdout."""
-    controller, terminal = pty.openpty()
-    try:
-        # The terminal keeps the line until the command reads it.
-        os.write(controller, answer.encode() + b"\n")
-        process = subprocess.run(
-            [sys.executable, "-m", "deploystatus", *args],
-            stdin=terminal,
-            capture_output=True,
-            env=launcher.env(DEPLOYSTATUS_TOKEN=token),
-            cwd=launcher.directory,
-            timeout=60,
-        )
-    finally:
-        os.close(controller)
-        os.close(terminal)
-    return process.returncode, process.stdout.decode() + process.stderr.decode()
+    return launcher.on_a_terminal(*args, answer=answer, env=launcher.env(DEPLOYSTATUS_TOKEN=token))
 
 
 def test_remove_record_on_a_terminal_asks_first(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import pty
 import resource
 import signal
 import socket
@@ -181,6 +182,28 @@ class Launcher:
             cwd=self.directory,
             timeout=timeout,
         )
+
+    def on_a_terminal(
+        self, *args: str, answer: str, env: dict[str, str] | None = None
+    ) -> tuple[int, str]:
+        """Run a command with a terminal as its stdin holding ``answer``: its status and its
+        output (stdout, then stderr)."""
+        controller, terminal = pty.openpty()
+        try:
+            # The terminal keeps the line until the command reads it.
+            os.write(controller, answer.encode() + b"\n")
+            process = subprocess.run(
+                [sys.executable, "-m", "deploystatus", *args],
+                stdin=terminal,
+                capture_output=True,
+                env=env if env is not None else self.environment,
+                cwd=self.directory,
+                timeout=60,
+            )
+        finally:
+            os.close(controller)
+            os.close(terminal)
+        return process.returncode, process.stdout.decode() + process.stderr.decode()
 
     def engine_of(self, cli: Cli) -> Identity:
         engine = cli.engine()

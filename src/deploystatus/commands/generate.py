@@ -27,6 +27,8 @@ from deploystatus.records import Record
 from deploystatus.states import state_class
 from deploystatus.storage import Store, open_client
 
+from ._target import REMOTE_HELP, confirm_remote
+
 _SERVICES = (
     "payments", "checkout", "auth", "search", "catalog", "orders", "billing", "inventory",
     "shipping", "profile", "notifications", "reviews", "pricing", "ledger", "gateway",
@@ -168,6 +170,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         end_ns=timestamps.parse(args.end) if args.end else 0,
     )
     settings = Settings()
+    confirm_remote(settings, "write sample records to", remote=args.remote)
     try:
         asyncio.run(_generate(settings, plan, Console()))
     except (StorageError, BaseExceptionGroup) as exc:
@@ -204,4 +207,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add("--days", type=float, default=7.0, help="time window ending at --end (default 7)")
     add("--end", help="RFC 3339 end of the window (default: now)")
     add("--seed", type=int, help="same seed and --end, same records")
+    add(
+        "--remote",
+        action="store_true",
+        help=REMOTE_HELP,
+    )
     parser.set_defaults(run=cmd_generate)

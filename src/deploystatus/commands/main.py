@@ -24,6 +24,7 @@ from deploystatus.web.server import server_options
 
 from . import generate, migrate, remote
 from . import tokens as token_command
+from ._target import REMOTE_HELP, confirm_remote
 from .engines import ENGINES, Engine, EngineError, LocalEngine, start_engine
 
 # Local engines accept any credentials; these are used only when none are configured.
@@ -140,6 +141,7 @@ def cmd_init_table(args: argparse.Namespace) -> int:
 
 def cmd_reset(args: argparse.Namespace) -> int:
     settings = Settings()
+    confirm_remote(settings, "delete every record in", remote=args.remote)
     where = settings.endpoint_url or "AWS"
     if not args.yes:
         if not sys.stdin.isatty():
@@ -192,6 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     reset = commands.add_parser("reset", help="delete and recreate the table: all data gone")
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    reset.add_argument(
+        "--remote",
+        action="store_true",
+        help=REMOTE_HELP,
+    )
     reset.set_defaults(run=cmd_reset)
 
     generate.add_commands(commands)

@@ -23,6 +23,8 @@ from deploystatus.storage.migrate import (
     start_key_from_json,
 )
 
+from ._target import REMOTE_HELP, confirm_remote
+
 
 def _positive(text: str) -> int:
     try:
@@ -71,6 +73,8 @@ def _print_resume(report: MigrationReport | None, start_key: Item | None) -> Non
 def cmd_migrate_legacy(args: argparse.Namespace) -> int:
     """Migrate ``args.from_table`` into the table the environment names (same endpoint)."""
     settings = Settings()
+    if not args.dry_run:
+        confirm_remote(settings, "copy the reference's records into", remote=args.remote)
     source: str = args.from_table
     latest: MigrationReport | None = None
     last_shown = time.monotonic()
@@ -140,6 +144,7 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="the reference's table (default %(default)s)",
     )
     add("--dry-run", action="store_true", help="read and check everything, write nothing")
+    add("--remote", action="store_true", help=REMOTE_HELP)
     add(
         "--page-size",
         type=_positive,

@@ -558,6 +558,17 @@ class Store:
         if status != "ACTIVE":
             raise StorageUnavailable(f"table {self.table} is {status}")
 
+    async def table_arn(self) -> str | None:
+        """The table's ARN (it names the AWS account), or None if there is no such table."""
+        try:
+            response = await self._call("DescribeTable", {"TableName": self.table})
+        except StorageError as exc:
+            if isinstance(exc.__cause__, TableNotFound):
+                return None
+            raise
+        arn: str = response["Table"]["TableArn"]
+        return arn
+
     async def create_table(self, *, timeout: float = 60.0) -> bool:
         """Create the table unless it exists; wait until ACTIVE. True if it was created."""
         try:
