@@ -30,6 +30,7 @@ from deploystatus.config import Settings
 from deploystatus.records import Record, component_problem, environment_problem, state_problem
 from deploystatus.states import state_class
 from deploystatus.storage.store import Store
+from deploystatus.tokens import new_token
 from tests.conftest import run_with_store
 from tests.support.factories import deployment, history_of
 from tests.support.processes import (
@@ -50,6 +51,7 @@ from tests.support.processes import (
     wait_until,
 )
 from tests.support.proxies import FaultProxy, Rule, ServiceError
+from tests.support.tokens import entry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 END = "2024-07-30T14:06:41Z"
@@ -809,3 +811,74 @@ def test_make_dev_env_data_reset_delete_dev_env_workflow(
     assert not any(map(process_exists, engines)), [cmdline(pid) for pid, _ in engines]
     assert not listening(db_port)
     assert not data_dir.exists()
+
+
+# The API's query options, host:port and --token
+
+
+def test_history_options_go_to_the_api_and_print_what_it_answered(
+    launcher: Launcher, service: Service, posted: tuple[str, str, list[dict[str, str]]]
+) -> None:
+    here, there, records = posted
+    component = records[0]["Component"]
+    host_port = service.url.removeprefix("http://")
+    result = launcher.run(
+        "history", component, "--url", host_port, "--order", "desc", "--limit", "1", "--json",
+        env=command_env(launcher),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    expected = service.get(f"/historical/{component}?order=desc&limit=1")
+    assert result.stdout.encode() == expected + b"\n"
+    assert json.loads(expected)["Records"] == [records[2]]  # the newest of the two
+
+    only_here = launcher.run(
+        "history", component, "--url", service.url, "--environment", here,
+        "--since", "2024-07-30T14:06:41Z", "--until", "2024-07-30T14:06:41Z",
+        env=command_env(launcher),
+    )  # fmt: skip
+    assert only_here.returncode == 0, only_here.stderr
+    title, rows = table_rows(only_here.stdout)
+    assert (title, rows) == (f"History of {component} (1)", api_rows([records[0]]))
+    assert there not in only_here.stdout
+
+
+def test_current_filters_go_to_the_api(
+    launcher: Launcher, service: Service, posted: tuple[str, str, list[dict[str, str]]]
+) -> None:
+    here, _, records = posted
+    result = launcher.run(
+        "current", "--url", service.url, "--environment", here, "--state", "deploy-failed",
+        "--component", records[1]["Component"][:6], env=command_env(launcher),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    title, rows = table_rows(result.stdout)
+    assert (title, rows) == ("Current state (1 deployable)", api_rows([records[1]]))
+
+
+def test_a_401_names_the_token_option_and_variable(
+    launcher: Launcher, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    token = new_token()
+    directory = tmp_path_factory.mktemp("secured")
+    secured = Launcher(directory, clean_environment())
+    try:
+        port = free_port()
+        setting = entry("ci", token, "read")
+        cli = secured.start(
+            "dev", "--port", str(port), "--db-port", str(free_port()),
+            "--data-dir", str(directory / "data"),
+            env=secured.env(DEPLOYSTATUS_TOKENS=setting),
+        )  # fmt: skip
+        wait_ready(cli, port)
+        url = f"http://127.0.0.1:{port}"
+        refused = launcher.run("current", "--url", url, env=command_env(launcher))
+        assert refused.returncode == 1
+        assert refused.stderr == (
+            "deploystatus: 401: the service needs a token: pass --token or set "
+            "DEPLOYSTATUS_TOKEN (deploystatus token create makes one)\n"
+        )
+        allowed = launcher.run("current", "--url", url, "--token", token, env=command_env(launcher))
+        assert allowed.returncode == 0, allowed.stderr
+        assert allowed.stdout.startswith("Current state (0 deployables)")
+    finally:
+        secured.close()

@@ -23,7 +23,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from deploystatus.states import state_class
-from deploystatus.web.encoding import GO_ESCAPES
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 _STYLES = {"success": "green", "failed": "bold red", "in-progress": "yellow", "other": ""}
@@ -57,9 +56,17 @@ class Response:
     retry_after: float | None = None
 
 
-def _request(method: str, url: str, body: bytes | None = None, timeout: float = 30) -> Response:
+def base_url(text: str) -> str:
+    """The service's base URL; ``host:port`` alone means ``http://host:port``."""
+    text = text.strip().rstrip("/")
+    return text if "://" in text else f"http://{text}"
+
+
+def _request(
+    method: str, url: str, body: bytes | None = None, timeout: float = 30, token: str | None = None
+) -> Response:
     headers = {"Content-Type": "application/json"} if body is not None else {}
-    token = os.environ.get("DEPLOYSTATUS_TOKEN")
+    token = token or os.environ.get("DEPLOYSTATUS_TOKEN")
     if token:
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(url, data=body, method=method, headers=headers)
@@ -73,6 +80,17 @@ def _request(method: str, url: str, body: bytes | None = None, timeout: float = 
 
 
 def _error_text(response: Response) -> str:
+    if response.status == 401:
+        return (
+            "the service needs a token: pass --token or set DEPLOYSTATUS_TOKEN "
+            "(deploystatus token create makes one)"
+        )
+    if response.status == 403:
+        return _message(response) + " (the token given with --token or DEPLOYSTATUS_TOKEN)"
+    return _message(response)
+
+
+def _message(response: Response) -> str:
     try:
         document = json.loads(response.body)
         text = str(document.get("message", ""))
@@ -86,7 +104,13 @@ def _error_text(response: Response) -> str:
 
 
 def send_with_retries(
-    method: str, url: str, body: bytes | None, *, attempts: int, max_delay: float = 8.0
+    method: str,
+    url: str,
+    body: bytes | None,
+    *,
+    attempts: int,
+    max_delay: float = 8.0,
+    token: str | None = None,
 ) -> Response:
     """Send, retrying connection failures and 429/502/503/504 with backoff and jitter.
 
@@ -95,7 +119,7 @@ def send_with_retries(
     delay = 0.5
     for attempt in range(1, attempts + 1):
         try:
-            response = _request(method, url, body)
+            response = _request(method, url, body, token=token)
         except ValueError as error:  # urllib: no scheme, bad port...
             raise ClientError(f"invalid URL {url!r}: {error}") from error
         except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out
@@ -112,8 +136,12 @@ def send_with_retries(
     raise AssertionError("unreachable")
 
 
-def _get(base: str, path: str) -> bytes:
-    response = send_with_retries("GET", base.rstrip("/") + path, None, attempts=3)
+def _get(
+    args: argparse.Namespace, path: str, options: dict[str, str | None] | None = None
+) -> bytes:
+    query = urllib.parse.urlencode({k: v for k, v in (options or {}).items() if v is not None})
+    url = base_url(args.url) + path + (f"?{query}" if query else "")
+    response = send_with_retries("GET", url, None, attempts=3, token=args.token)
     if response.status != 200:
         raise ClientError(f"{response.status}: {_error_text(response)}")
     return response.body
@@ -147,8 +175,8 @@ def cmd_post(args: argparse.Namespace) -> int:
         "Timestamp": timestamp,
     }
     body = json.dumps({"Records": [record]}).encode()
-    url = args.url.rstrip("/") + "/records"
-    response = send_with_retries("POST", url, body, attempts=args.retries)
+    url = base_url(args.url) + "/records"
+    response = send_with_retries("POST", url, body, attempts=args.retries, token=args.token)
     if response.status != 200:
         raise ClientError(f"{response.status}: {_error_text(response)}")
     print(f"posted {args.component} {args.environment} {args.state} {timestamp}")
@@ -156,26 +184,32 @@ def cmd_post(args: argparse.Namespace) -> int:
 
 
 def cmd_current(args: argparse.Namespace) -> int:
-    body = _get(args.url, "/current")
-    records: list[dict[str, Any]] = json.loads(body)["Records"]
-    if args.environment:
-        records = [r for r in records if r["Environment"] == args.environment]
+    # The service filters (GET /current's options): what is printed is what it answered.
+    body = _get(
+        args, "/current",
+        {"environment": args.environment, "component": args.component, "state": args.state},
+    )  # fmt: skip
     if args.json:
-        if not args.environment:
-            sys.stdout.write(body.decode() + "\n")  # the API body, byte for byte
-            return 0
-        # The kept records in the API's encoding (keys in order, strings escaped as Go does).
-        encoded = json.dumps({"Records": records}, ensure_ascii=False, separators=(",", ":"))
-        sys.stdout.write(encoded.translate(GO_ESCAPES) + "\n")
+        sys.stdout.write(body.decode() + "\n")  # the API body, byte for byte
         return 0
-    Console().print(_records_table(records, f"Current state ({len(records)} deployables)"))
+    records: list[dict[str, Any]] = json.loads(body)["Records"]
+    noun = "deployable" if len(records) == 1 else "deployables"
+    Console().print(_records_table(records, f"Current state ({len(records)} {noun})"))
     return 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    body = _get(args.url, "/historical/" + urllib.parse.quote(args.component, safe=""))
+    path = "/historical/" + urllib.parse.quote(args.component, safe="")
+    options: dict[str, str | None] = {
+        "environment": args.environment,
+        "since": args.since,
+        "until": args.until,
+        "order": args.order,
+        "limit": None if args.limit is None else str(args.limit),
+    }
+    body = _get(args, path, options)
     if args.json:
-        sys.stdout.write(body.decode() + "\n")
+        sys.stdout.write(body.decode() + "\n")  # the API body, byte for byte
         return 0
     records: list[dict[str, Any]] = json.loads(body)["Records"]
     Console().print(_records_table(records, f"History of {args.component} ({len(records)})"))
@@ -205,9 +239,11 @@ def cmd_remove_record(args: argparse.Namespace) -> int:
         if answer.strip() != "yes":
             print("deploystatus: nothing changed")
             return 1
-    url = args.url.rstrip("/") + "/admin/remove-record"
+    url = base_url(args.url) + "/admin/remove-record"
     # Safe to resend: once removed, the record is a 404 and nothing changes.
-    response = send_with_retries("POST", url, json.dumps(record).encode(), attempts=args.retries)
+    response = send_with_retries(
+        "POST", url, json.dumps(record).encode(), attempts=args.retries, token=args.token
+    )
     if response.status == 404 and _error_code(response) == "record_not_found":
         raise ClientError(
             f"no record {named}: nothing was removed (already removed, or never stored)"
@@ -248,7 +284,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         parser.add_argument(
             "--url",
             default=os.environ.get("DEPLOYSTATUS_URL", DEFAULT_URL),
-            help="the service (default $DEPLOYSTATUS_URL or %(default)s)",
+            help="the service, as a URL or host:port (default $DEPLOYSTATUS_URL or %(default)s)",
+        )
+        parser.add_argument(
+            "--token",
+            default=None,
+            help="the bearer token when the service needs one (default $DEPLOYSTATUS_TOKEN)",
         )
         return parser
 
@@ -262,11 +303,20 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     current = with_url(commands.add_parser("current", help="the current state of every deployable"))
     current.add_argument("--environment", help="only this environment")
+    current.add_argument("--component", metavar="PREFIX", help="only components starting so")
+    current.add_argument("--state", help="only deployables whose current state is exactly this")
     current.add_argument("--json", action="store_true", help="print the API body")
     current.set_defaults(run=cmd_current)
 
     history = with_url(commands.add_parser("history", help="the history of one component"))
     history.add_argument("component")
+    history.add_argument("--environment", help="only this environment")
+    history.add_argument("--since", metavar="T", help="records at or after T (RFC 3339)")
+    history.add_argument("--until", metavar="T", help="records at or before T (RFC 3339)")
+    history.add_argument(
+        "--order", choices=("asc", "desc"), help="asc: oldest first (the default), desc: newest"
+    )
+    history.add_argument("--limit", type=_positive, metavar="N", help="at most N records")
     history.add_argument("--json", action="store_true", help="print the API body")
     history.set_defaults(run=cmd_history)
 
