@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# Where make run and make run-api serve the API.
+PORT ?= 8080
+HOST ?= 127.0.0.1
 # The local engine that dev-env starts and run-api, data and reset use.
 DB_PORT ?= 4566
 DATA_DIR ?= .data
@@ -52,8 +55,8 @@ promtool: ## install promtool (Debian's prometheus package, apt-get, as root) if
 		echo "promtool is missing and only root can apt-get it here: the alert rule tests will be skipped (fail with CI=true)"; \
 	fi
 
-run: $(STAMP) ## all in one: local DynamoDB (dynalite, data in .data/) + table + API on :8080
-	$(BIN)/deploystatus dev --db-port $(DB_PORT) --data-dir $(DATA_DIR)
+run: $(STAMP) ## all in one: local DynamoDB (dynalite, data in .data/) + table + API on :8080 (PORT=, HOST= change it)
+	$(BIN)/deploystatus dev --host $(HOST) --port $(PORT) --db-port $(DB_PORT) --data-dir $(DATA_DIR)
 
 dev-env: $(STAMP) ## start the local DynamoDB in the background and create the table
 	@mkdir -p $(DATA_DIR)
@@ -68,8 +71,8 @@ dev-env: $(STAMP) ## start the local DynamoDB in the background and create the t
 	fi
 	$(LOCAL_DB) $(BIN)/deploystatus init-table
 
-run-api: $(STAMP) ## the API on :8080 against the engine dev-env started
-	$(LOCAL_DB) $(BIN)/deploystatus serve
+run-api: $(STAMP) ## the API on :8080 against the engine dev-env started (PORT=, HOST= change it)
+	$(LOCAL_DB) $(BIN)/deploystatus serve --host $(HOST) --port $(PORT)
 
 data: $(STAMP) ## generate realistic data into the local engine (RECORDS=2000)
 	$(LOCAL_DB) $(BIN)/deploystatus generate --records $(RECORDS)

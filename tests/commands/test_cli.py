@@ -305,3 +305,50 @@ def test_console_script_help_exits_0(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: deploystatus")
+
+
+# The engine never outlives the command that started it
+
+
+@needs_proc
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("command", ["local-db", "dev"])
+def test_the_engine_dies_with_its_command_even_on_sigkill(
+    launcher: Launcher, tmp_path: Path, engine: str, command: str
+) -> None:
+    db_port = free_port()
+    args = [command, "--db-port", str(db_port), "--data-dir", str(tmp_path / "data")]
+    if command == "dev":
+        args += ["--port", str(free_port())]
+    cli = launcher.start(*args, "--engine", engine)
+    wait_engine(cli)
+    engine_process = launcher.engine_of(cli)
+
+    cli.process.kill()  # no handler runs: the kernel ends the engine (PR_SET_PDEATHSIG)
+    cli.process.wait()
+    wait_until(lambda: not process_exists(engine_process), 10, "the engine is gone")
+    wait_until(lambda: not listening(db_port), 10, "its port is free")
+
+
+@pytest.mark.parametrize("command", ["dev", "serve"])
+def test_a_taken_port_is_one_line_before_anything_starts(
+    launcher: Launcher, tmp_path: Path, command: str
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port: int = taken.getsockname()[1]
+        db_port = free_port()
+        args = [command, "--port", str(port)]
+        if command == "dev":
+            args += ["--db-port", str(db_port), "--data-dir", str(tmp_path / "data")]
+        cli = launcher.start(*args)
+        status = cli.wait(START_TIMEOUT)
+
+    assert status == 1, cli.describe()
+    assert cli.stderr == (
+        f"deploystatus: cannot listen on 127.0.0.1:{port} (Address already in use): another "
+        "program uses it; stop it or choose another --port (make run PORT=N)\n"
+    )
+    assert cli.stdout == ""  # nothing claimed to be serving
+    assert not listening(db_port)  # no engine was started

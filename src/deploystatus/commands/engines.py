@@ -3,6 +3,8 @@ on disk) or moto (Python, in memory), each run as a child process on a loopback 
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import json
 import os
 import shutil
@@ -65,18 +67,33 @@ def _command(engine: Engine, host: str, port: int, data_dir: Path) -> list[str]:
     return [sys.executable, "-m", "moto.server", "--host", host, "--port", str(port)]
 
 
-def _check_port_free(host: str, port: int) -> None:
-    """Fail clearly, before starting anything, if another program holds the port (the
-    engine would die with a stack trace, or we might talk to someone else's engine)."""
+def _die_with_parent(parent: int) -> None:
+    """In the engine's process, before it runs: on Linux, be sent SIGKILL when the command
+    that started it dies, however it dies (SIGKILL included), so that the engine never
+    outlives it holding the port and the data directory."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def check_port_free(host: str, port: int, option: str = "--db-port") -> None:
+    """Fail clearly, before starting anything, if another program holds the port (a server
+    would die with a stack trace, or we might talk to someone else's engine)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        # Like the engines' own listeners: connections in TIME_WAIT do not count.
+        # Like the servers' own listeners: connections in TIME_WAIT do not count.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
             raise EngineError(
                 f"cannot listen on {host}:{port} ({exc.strerror}): another program uses it; "
-                "stop it or choose another --db-port"
+                f"stop it or choose another {option}"
             ) from exc
 
 
@@ -144,7 +161,7 @@ def start_engine(
 ) -> LocalEngine:
     """Start the engine and return once it answers DynamoDB requests."""
     command = _command(engine, host, port, data_dir)
-    _check_port_free(host, port)
+    check_port_free(host, port)
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"{engine}.log"
     with log_path.open("wb") as log:
@@ -154,6 +171,7 @@ def start_engine(
             stderr=subprocess.STDOUT,
             # Its own session: Ctrl-C in a terminal reaches only us, and we stop it in order.
             start_new_session=True,
+            preexec_fn=functools.partial(_die_with_parent, os.getpid()),
         )
     local = LocalEngine(engine, host, port, data_dir, process)
     deadline = time.monotonic() + timeout

@@ -25,7 +25,7 @@ from deploystatus.web.server import server_options
 from . import generate, migrate, remote
 from . import tokens as token_command
 from ._target import REMOTE_HELP, confirm_remote
-from .engines import ENGINES, Engine, EngineError, LocalEngine, start_engine
+from .engines import ENGINES, Engine, EngineError, LocalEngine, check_port_free, start_engine
 
 # Local engines accept any credentials; these are used only when none are configured.
 _LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
@@ -100,9 +100,18 @@ def _start_local(args: argparse.Namespace) -> LocalEngine:
         raise SystemExit(f"deploystatus: {exc}") from exc
 
 
+def _check_listen_port(host: str, port: int) -> None:
+    """One clear line, before anything starts or says it serves, when the port is taken."""
+    try:
+        check_port_free(host, port, "--port (make run PORT=N)")
+    except EngineError as exc:
+        raise SystemExit(f"deploystatus: {exc}") from exc
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     for name, value in _LOCAL_CREDENTIALS.items():
         os.environ.setdefault(name, value)
+    _check_listen_port(args.host, args.port)
     with _start_local(args) as engine:
         settings = Settings(endpoint_url=engine.url)
         created = _create_table(settings)
@@ -118,7 +127,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    return _serve(Settings(), args.host, args.port, args.workers)
+    settings = Settings()
+    _check_listen_port(args.host, args.port)
+    return _serve(settings, args.host, args.port, args.workers)
 
 
 def cmd_local_db(args: argparse.Namespace) -> int:
