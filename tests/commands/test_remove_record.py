@@ -155,7 +155,10 @@ def test_remove_record_without_an_admin_token_exits_1_with_the_refusal(
 ) -> None:
     anonymous = launcher.run(*removal_args(served, "--yes"))
     assert anonymous.returncode == 1
-    assert anonymous.stderr.startswith("deploystatus: 401: a bearer token is required")
+    assert anonymous.stderr == (
+        "deploystatus: 401: the service needs a token: pass --token or set DEPLOYSTATUS_TOKEN "
+        "(deploystatus token create makes one)\n"
+    )
     writer = launcher.run(
         *removal_args(served, "--yes"), env=launcher.env(DEPLOYSTATUS_TOKEN=served.writer)
     )

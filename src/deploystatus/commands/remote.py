@@ -85,8 +85,6 @@ def _error_text(response: Response) -> str:
             "the service needs a token: pass --token or set DEPLOYSTATUS_TOKEN "
             "(deploystatus token create makes one)"
         )
-    if response.status == 403:
-        return _message(response) + " (the token given with --token or DEPLOYSTATUS_TOKEN)"
     return _message(response)
 
 
