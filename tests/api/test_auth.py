@@ -408,7 +408,10 @@ def test_the_cli_client_sends_deploystatus_token_to_a_server_that_requires_one(
 
     refused = launcher.run(*post, "--retries", "1")
     assert refused.returncode == 1
-    assert refused.stderr.startswith("deploystatus: 401: a bearer token is required")
+    assert refused.stderr == (
+        "deploystatus: 401: the service needs a token: pass --token or set DEPLOYSTATUS_TOKEN "
+        "(deploystatus token create makes one)\n"
+    )
     assert http_request(f"{url}/historical/{component}", headers=bearer(token)) == (
         200,
         b'{"Records":[]}',
