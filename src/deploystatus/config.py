@@ -28,6 +28,17 @@ class ProxyAddress:
     password: str | None = None
 
 
+def is_loopback_host(host: str) -> bool:
+    """``host`` (lower case, without brackets) names this machine: ``localhost`` or a
+    loopback address."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def proxy_address(url: str) -> ProxyAddress:
     """``http://[user:password@]host[:port]`` (port 80 by default)."""
     parts = urlsplit(url)

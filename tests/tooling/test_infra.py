@@ -18,7 +18,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
 import yaml
 
@@ -26,6 +25,7 @@ import deploystatus
 from deploystatus.config import Settings
 from deploystatus.storage import store
 from deploystatus.storage.store import table_definition
+from tests.support import terraform
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "infra" / "terraform"
@@ -49,31 +49,8 @@ TABLE_ARN = "${aws_dynamodb_table.deployment_status.arn}"
 # Terraform, parsed
 
 
-def _terraform() -> dict[str, list[Any]]:
-    """Every top-level block of every .tf file, merged by block type."""
-    options = hcl2.SerializationOptions(
-        with_comments=False, explicit_blocks=False, strip_string_quotes=True
-    )
-    merged: dict[str, list[Any]] = {}
-    for path in sorted(TERRAFORM.glob("*.tf")):
-        with path.open(encoding="utf-8") as file:
-            for kind, blocks in hcl2.load(file, serialization_options=options).items():
-                merged.setdefault(kind, []).extend(blocks)
-    return merged
-
-
 def _labelled(kind: str, *labels: str) -> dict[str, Any]:
-    """The one block ``kind "label" ...``, e.g. _labelled("resource", "aws_iam_policy", "x")."""
-    found = []
-    for block in _terraform().get(kind, []):
-        body: Any = block
-        for label in labels:
-            body = body.get(label) if isinstance(body, dict) else None
-        if body is not None:
-            found.append(body)
-    assert len(found) == 1, f"expected one {kind} {' '.join(labels)}, found {len(found)}"
-    result: dict[str, Any] = found[0]
-    return result
+    return terraform.one(TERRAFORM, kind, *labels)
 
 
 def _variable_default(reference: str) -> Any:
@@ -184,7 +161,9 @@ def test_terraform_table_is_the_table_the_service_creates() -> None:
 
 
 def test_terraform_variables() -> None:
-    variables = {name for block in _terraform().get("variable", []) for name in block}
+    variables = {
+        name for block in terraform.blocks(TERRAFORM).get("variable", []) for name in block
+    }
     assert variables >= {"table_name", "region"}
     assert _variable_default("${var.table_name}") == Settings.model_fields["table"].default
 
@@ -197,13 +176,13 @@ def test_terraform_table_is_protected() -> None:
 
 
 def test_terraform_pins_the_aws_provider_major_version() -> None:
-    (settings,) = _terraform()["terraform"]
+    (settings,) = terraform.blocks(TERRAFORM)["terraform"]
     (providers,) = settings["required_providers"]
     assert providers["aws"] == {"source": "hashicorp/aws", "version": "~> 5.0"}
 
 
 def test_terraform_outputs() -> None:
-    outputs = {name for block in _terraform().get("output", []) for name in block}
+    outputs = {name for block in terraform.blocks(TERRAFORM).get("output", []) for name in block}
     assert outputs >= {"table_name", "table_arn", "policy_arn"}
 
 

@@ -12,7 +12,6 @@ hand (docs/deploy.md says how).
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import shutil
@@ -20,54 +19,24 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
 from lark.exceptions import LarkError
 
 from deploystatus.config import Settings
+from tests.support import terraform
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "infra" / "terraform"
 MODULE = TERRAFORM / "modules" / "ecs_service"
 SECRET_SETTINGS = {"DEPLOYSTATUS_TOKENS", "DEPLOYSTATUS_CURSOR_SECRET"}
-OPTIONS = hcl2.SerializationOptions(
-    with_comments=False, explicit_blocks=False, strip_string_quotes=True
-)
-
-
-def _parse(text: str) -> dict[str, list[Any]]:
-    parsed: dict[str, list[Any]] = hcl2.load(io.StringIO(text), serialization_options=OPTIONS)
-    return parsed
-
-
-def _blocks(directory: Path) -> dict[str, list[Any]]:
-    """Every top-level block of a module's .tf files, merged by block type."""
-    merged: dict[str, list[Any]] = {}
-    for path in sorted(directory.glob("*.tf")):
-        for kind, blocks in _parse(path.read_text(encoding="utf-8")).items():
-            merged.setdefault(kind, []).extend(blocks)
-    return merged
-
-
-def _one(directory: Path, kind: str, *labels: str) -> dict[str, Any]:
-    found = []
-    for block in _blocks(directory).get(kind, []):
-        body: Any = block
-        for label in labels:
-            body = body.get(label) if isinstance(body, dict) else None
-        if body is not None:
-            found.append(body)
-    assert len(found) == 1, f"expected one {kind} {' '.join(labels)}, found {len(found)}"
-    result: dict[str, Any] = found[0]
-    return result
 
 
 def _resource(*labels: str) -> dict[str, Any]:
-    return _one(MODULE, "resource", *labels)
+    return terraform.one(MODULE, "resource", *labels)
 
 
 def _container() -> dict[str, Any]:
-    (locals_,) = [block for block in _blocks(MODULE)["locals"] if "container" in block]
+    (locals_,) = [block for block in terraform.blocks(MODULE)["locals"] if "container" in block]
     container: dict[str, Any] = locals_["container"]
     return container
 
@@ -78,24 +47,24 @@ def _container() -> dict[str, Any]:
     ids=lambda path: str(path.relative_to(TERRAFORM)),
 )
 def test_every_terraform_file_parses(path: Path) -> None:
-    assert _parse(path.read_text(encoding="utf-8"))
+    assert terraform.parse(path.read_text(encoding="utf-8"))
 
 
 def test_the_parser_rejects_a_broken_file() -> None:
     text = (MODULE / "alb.tf").read_text(encoding="utf-8")
     with pytest.raises(LarkError):
-        _parse(text.replace('path                = "/readyz"', 'path = "/readyz" "/x"'))
+        terraform.parse(text.replace('path                = "/readyz"', 'path = "/readyz" "/x"'))
     with pytest.raises(LarkError):
-        _parse(text.rstrip().removesuffix("}"))
+        terraform.parse(text.rstrip().removesuffix("}"))
 
 
 def test_the_root_module_passes_the_table_and_its_policy() -> None:
-    call = _one(TERRAFORM, "module", "ecs_service")
+    call = terraform.one(TERRAFORM, "module", "ecs_service")
     assert call["source"] == "./modules/ecs_service"
     assert call["policy_arn"] == "${aws_iam_policy.service.arn}"
     assert call["table_name"] == "${aws_dynamodb_table.deployment_status.name}"
     variables = {
-        name: body for block in _blocks(MODULE)["variable"] for name, body in block.items()
+        name: body for block in terraform.blocks(MODULE)["variable"] for name, body in block.items()
     }
     given = call.keys() - {"source", "count"}
     assert given <= variables.keys(), given - variables.keys()
@@ -144,7 +113,9 @@ def test_secrets_come_from_the_secret_stores() -> None:
     assert not SECRET_SETTINGS & environment.keys()
     assert environment["DEPLOYSTATUS_REQUIRE_AUTH"] == "true"
     assert {"DEPLOYSTATUS_TABLE", "AWS_REGION", "TZ"} <= environment.keys()
-    (statement,) = _one(MODULE, "data", "aws_iam_policy_document", "read_secrets")["statement"]
+    (statement,) = terraform.one(MODULE, "data", "aws_iam_policy_document", "read_secrets")[
+        "statement"
+    ]
     assert sorted(statement["resources"]) == sorted(secrets.values())
     assert set(statement["actions"]) == {"secretsmanager:GetSecretValue", "ssm:GetParameters"}
 
@@ -152,7 +123,7 @@ def test_secrets_come_from_the_secret_stores() -> None:
 def test_shutdown_fits_in_the_stop_timeout_and_the_alb_idle_timeout_fits() -> None:
     container = _container()
     variables = {
-        name: body for block in _blocks(MODULE)["variable"] for name, body in block.items()
+        name: body for block in terraform.blocks(MODULE)["variable"] for name, body in block.items()
     }
     shutdown = variables["shutdown_timeout_seconds"]["default"]
     assert shutdown == Settings.model_fields["shutdown_timeout_seconds"].default
@@ -172,7 +143,7 @@ def test_https_in_and_the_tasks_reachable_only_from_the_load_balancer() -> None:
     assert redirect["type"] == "redirect"
     rules = [
         body
-        for block in _blocks(MODULE)["resource"]
+        for block in terraform.blocks(MODULE)["resource"]
         for kind, bodies in block.items()
         if kind == "aws_vpc_security_group_ingress_rule"
         for body in bodies.values()
@@ -190,7 +161,7 @@ def test_https_in_and_the_tasks_reachable_only_from_the_load_balancer() -> None:
 
 def test_the_backend_example_locks_remote_state() -> None:
     text = (TERRAFORM / "backend.tf.example").read_text(encoding="utf-8")
-    ((backend,),) = [block["backend"] for block in _parse(text)["terraform"]]
+    ((backend,),) = [block["backend"] for block in terraform.parse(text)["terraform"]]
     s3 = backend["s3"]
     assert s3["encrypt"] is True
     assert s3["dynamodb_table"]

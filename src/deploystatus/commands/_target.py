@@ -5,11 +5,10 @@ a local engine must never reach a real table by accident (the AWS variables of a
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import sys
 from urllib.parse import urlsplit
 
-from deploystatus.config import Settings
+from deploystatus.config import Settings, is_loopback_host
 from deploystatus.errors import StorageError
 from deploystatus.storage import Store, open_client
 
@@ -17,16 +16,10 @@ REMOTE_HELP = "go on with a table that is not on a local engine (AWS, or a remot
 
 
 def is_local(settings: Settings) -> bool:
-    """True when the endpoint is a loopback address (a local engine)."""
+    """True when the endpoint is a loopback address (a local engine); AWS itself is not."""
     if not settings.endpoint_url:
-        return False  # AWS itself
-    host = urlsplit(settings.endpoint_url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
         return False
+    return is_loopback_host((urlsplit(settings.endpoint_url).hostname or "").lower())
 
 
 async def _account(settings: Settings) -> str | None:

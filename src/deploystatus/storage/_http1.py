@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ipaddress
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from typing import cast
 
 import httptools
 
-from deploystatus.config import proxy_address
+from deploystatus.config import is_loopback_host, proxy_address
 
 
 class ConnectionFailed(ConnectionError):
@@ -142,7 +141,7 @@ def proxy_for(host: str, port: int, proxy_url: str | None, no_proxy: str | None)
     subdomains, a leading dot ignored; an IP address; either with ``:port``, that port
     only)."""
     host = host.lower().strip("[]")
-    if not proxy_url or _loopback(host):
+    if not proxy_url or is_loopback_host(host):
         return None
     for entry in (no_proxy or "").lower().replace(",", " ").split():
         if entry == "*":
@@ -163,16 +162,6 @@ def _split_port(entry: str) -> tuple[str, str | None]:
         name, _, port = entry.partition(":")
         return name, port
     return entry, None
-
-
-def _loopback(host: str) -> bool:
-    """``host``: in lower case, without brackets."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _TunnelAnswer(asyncio.Protocol):
