@@ -39,7 +39,7 @@ def create_app(settings: Settings, *, dynamodb_observers: Sequence[CallObserver]
         if not settings.tokens:
             logger.warning(
                 "authentication is off: anyone who reaches this service can read and write; "
-                "set DEPLOYSTATUS_TOKENS in production (see README, Authentication)"
+                "set DEPLOYSTATUS_TOKENS in production (see docs/operations.md, Authentication)"
             )
         observers = [*dynamodb_observers, metrics.observe_dynamodb]
         async with open_client(settings, observers) as client:

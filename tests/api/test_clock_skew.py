@@ -147,9 +147,9 @@ def test_the_rule_at_the_nanosecond() -> None:
     )
 
 
-def test_the_readme_example_is_what_the_service_answers_at_its_clock() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("#### Records from the future", 1)[1].split("\n#", 1)[0]
+def test_the_api_docs_example_is_what_the_service_answers_at_its_clock() -> None:
+    api_docs = (Path(__file__).resolve().parents[2] / "docs/api.md").read_text(encoding="utf-8")
+    section = api_docs.split("### Records from the future", 1)[1].split("\n#", 1)[0]
     (posted,) = re.findall(r"curl -s -d '(.*?)' localhost:8080/records", section)
     (answer,) = re.findall(r"```json\n(.*?)\n```", section, re.DOTALL)
     (record,) = json.loads(posted)["Records"]

@@ -220,11 +220,11 @@ def test_the_body_must_name_one_valid_record(secured: TestClient, tokens: Tokens
     assert read_records(secured, "/current") == [json.loads(rendered(SUCCEEDED))]
 
 
-def test_the_readme_example_answers_as_shown(
+def test_the_api_docs_example_answers_as_shown(
     secured: TestClient, tokens: Tokens, settings: Settings
 ) -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### `POST /admin/remove-record`", 1)[1].split("\n### ", 1)[0]
+    api_docs = (Path(__file__).resolve().parents[2] / "docs/api.md").read_text(encoding="utf-8")
+    section = api_docs.split("## `POST /admin/remove-record`", 1)[1].split("\n## ", 1)[0]
     (sent,) = re.findall(r"-d '(.*?)' localhost:8080/admin/remove-record", section)
     (shown,) = re.findall(r"```json\n(.*?)\n```", section, re.DOTALL)
     answer = json.loads(shown)

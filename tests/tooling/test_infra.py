@@ -3,7 +3,7 @@
 - ``infra/terraform`` declares the very table ``store.table_definition()`` creates, protected
   (point-in-time recovery, deletion protection, encryption), and an IAM policy granting
   exactly the DynamoDB actions the Store calls at run time: derived from store.py, so a new
-  call fails here until the policy (and the README's copy of it) grants it.
+  call fails here until the policy (and docs/operations.md's copy of it) grants it.
 - ``docker-compose.yaml`` points the API at its DynamoDB service and creates the table first.
 - ``Dockerfile`` runs as a non-root user with a health check on ``/healthz``.
 
@@ -202,12 +202,12 @@ def test_iam_policy_grants_exactly_the_runtime_actions_on_the_table() -> None:
     assert policy["policy"] == "${data.aws_iam_policy_document.service.json}"
 
 
-def test_readme_iam_policy_matches() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Running in production", 1)[-1].split("\n## ", 1)[0]
+def test_operations_docs_iam_policy_matches() -> None:
+    operations = (ROOT / "docs/operations.md").read_text(encoding="utf-8")
+    section = operations.split("## IAM policy", 1)[-1].split("\n## ", 1)[0]
     blocks = re.findall(r"```json\n(.*?)```", section, re.DOTALL)
     policies = [json.loads(block) for block in blocks if '"2012-10-17"' in block]
-    assert len(policies) == 1, "the README's 'Running in production' shows one IAM policy"
+    assert len(policies) == 1, "docs/operations.md's 'IAM policy' shows one policy"
     (statement,) = policies[0]["Statement"]
     assert statement["Effect"] == "Allow"
     assert set(statement["Action"]) == {f"dynamodb:{action}" for action in runtime_actions()}

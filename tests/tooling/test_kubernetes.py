@@ -101,7 +101,7 @@ def test_probes_liveness_on_healthz_and_readiness_on_readyz() -> None:
 
 
 def test_the_grace_period_outlasts_the_prestop_sleep_and_the_shutdown() -> None:
-    """README, "Graceful shutdown": deregister first (preStop), then the service's own
+    """docs/operations.md, "Graceful shutdown": deregister first (preStop), then the service's own
     timeout, all within the orchestrator's grace period."""
     container = _container()
     command = container["lifecycle"]["preStop"]["exec"]["command"]

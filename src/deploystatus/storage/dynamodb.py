@@ -227,7 +227,7 @@ class Client:
     async def _attempt(self, action: str, body: bytes) -> dict[str, Any]:
         key = await self._credentials.key()
         if key is None:
-            raise StorageError("no AWS credentials found (see README, Configuration)")
+            raise StorageError("no AWS credentials found (see docs/operations.md, AWS credentials)")
         headers = self._signer.headers(key, action, body)
         started = time.perf_counter()
         try:
