@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -24,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from deploystatus import timestamps
+from deploystatus.commands._output import age
 from deploystatus.commands.engines import LocalEngine, free_port
 from deploystatus.commands.generate import ENVIRONMENTS, component_names
 from deploystatus.config import Settings
@@ -79,7 +82,9 @@ def unique_environment() -> str:
 
 def command_env(launcher: Launcher, **overrides: str) -> dict[str, str]:
     """The clean environment, with a wide UTF-8 output and no HTTP proxy to loopback."""
-    return launcher.env(COLUMNS="200", PYTHONIOENCODING="utf-8", no_proxy="*", **overrides)
+    return launcher.env(
+        **{"COLUMNS": "200", "PYTHONIOENCODING": "utf-8", "no_proxy": "*", **overrides}
+    )
 
 
 def one_line(text: str) -> bool:
@@ -327,7 +332,9 @@ def test_reset_without_yes_and_stdin_not_a_terminal_exits_1_with_one_line_and_ch
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout == ""
-    assert result.stderr == "deploystatus: reset deletes every record; pass --yes to confirm\n"
+    assert result.stderr == (
+        "deploystatus: reset deletes every record; pass --yes to confirm (make reset YES=1)\n"
+    )
     assert read_contents(settings) == before
 
 
@@ -434,25 +441,34 @@ def test_post_invalid_record_exits_1_with_one_400_line_on_stderr_and_stores_noth
     assert service.history(component) == []
 
 
-def table_rows(output: str) -> tuple[str, list[list[str]]]:
-    """The title and the rows of the one table rich printed; fails unless its lines are
-    aligned: every line as wide, the column borders at the same places on every line."""
+CURRENT_HEADER = ["COMPONENT", "ENVIRONMENT", "STATE", "AGE"]
+HISTORY_HEADER = ["TIMESTAMP", "ENVIRONMENT", "STATE"]
+BOX_DRAWING = re.compile("[\u2500-\u257f]")
+
+
+def table_rows(output: str, header: list[str]) -> list[list[str]]:
+    """The rows of the table a client command printed; fails unless it is plain aligned
+    columns under ``header``: every cell starts where its column's title does, no line ends
+    in blanks, no box drawing, no colour."""
+    assert not BOX_DRAWING.search(output) and "\x1b" not in output, output
     lines = output.rstrip("\n").split("\n")
-    top = next(i for i, line in enumerate(lines) if line.startswith("┏"))
-    title, table = lines[top - 1].strip(), lines[top:]
-    assert table[-1].startswith("└"), output
-    borders = {tuple(i for i, char in enumerate(line) if char in "┏┳┓┃┡╇┩│└┴┘") for line in table}
-    assert len(borders) == 1, output
-    assert len(next(iter(borders))) == 5, output  # four columns
-    assert len({len(line.rstrip()) for line in table}) == 1, output
-    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in table if line[0] == "│"]
-    header = [cell.strip() for cell in table[1].split("┃")[1:-1]]
-    assert header == ["Component", "Environment", "State", "Timestamp"], output
-    return title, rows
+    assert lines[0].split() == header, output
+    starts = [lines[0].index(title) for title in header]
+    rows = []
+    for line in lines[1:]:
+        assert line == line.rstrip(), output
+        for start in starts[1:]:
+            assert line[start - 1] == " " and line[start] != " ", output
+        rows.append([line[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)])
+    return rows
 
 
-def api_rows(records: list[dict[str, str]]) -> list[list[str]]:
-    return [[r["Component"], r["Environment"], r["State"], r["Timestamp"]] for r in records]
+def current_rows(records: list[dict[str, str]]) -> list[list[str]]:
+    return [[r["Component"], r["Environment"], r["State"], age(r["Timestamp"])] for r in records]
+
+
+def history_rows(records: list[dict[str, str]]) -> list[list[str]]:
+    return [[r["Timestamp"], r["Environment"], r["State"]] for r in records]
 
 
 @pytest.fixture
@@ -477,10 +493,11 @@ def test_current_prints_an_aligned_table_of_the_current_state_of_every_deployabl
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     current = json.loads(service.get("/current"))["Records"]
-    title, rows = table_rows(result.stdout)
-    assert title == f"Current state ({len(current)} deployables)"
-    assert rows == api_rows(current)
-    for mine in api_rows(posted[2]):
+    rows = table_rows(result.stdout, CURRENT_HEADER)
+    # Ages of records other tests post "now" move on between the two reads: compared where
+    # they cannot, on the test's own records.
+    assert [row[:3] for row in rows] == [row[:3] for row in current_rows(current)]
+    for mine in current_rows(posted[2]):
         assert mine in rows
 
 
@@ -493,9 +510,8 @@ def test_current_environment_option_shows_only_that_environment(
     )
 
     assert result.returncode == 0, result.stderr
-    title, rows = table_rows(result.stdout)
-    assert title == "Current state (2 deployables)"
-    assert sorted(rows) == sorted(api_rows(records[:2]))
+    rows = table_rows(result.stdout, CURRENT_HEADER)
+    assert sorted(rows) == sorted(current_rows(records[:2]))
 
 
 def test_current_json_prints_exactly_the_api_body_of_current(
@@ -534,7 +550,8 @@ def test_history_json_prints_exactly_the_api_body_of_historical(
     )
 
     assert result.returncode == 0, result.stderr
-    body = service.get("/historical/" + component)
+    # For people: newest first, 20 at a time, by default.
+    body = service.get(f"/historical/{component}?order=desc&limit=20")
     assert "\\u003ccanary\\u003e \\u0026 café".encode() in body  # as Go escapes it
     assert result.stdout.encode() == body + b"\n"
 
@@ -546,9 +563,7 @@ def test_history_prints_an_aligned_table_of_the_component_history(
     result = launcher.run("history", component, "--url", service.url, env=command_env(launcher))
 
     assert result.returncode == 0, result.stderr
-    title, rows = table_rows(result.stdout)
-    assert title == f"History of {component} (2)"
-    assert rows == api_rows([posted[2][0], posted[2][2]])
+    assert table_rows(result.stdout, HISTORY_HEADER) == history_rows([posted[2][2], posted[2][0]])
 
 
 def test_deploystatus_url_is_used_when_url_is_absent(launcher: Launcher, service: Service) -> None:
@@ -558,12 +573,13 @@ def test_deploystatus_url_is_used_when_url_is_absent(launcher: Launcher, service
         "post", "--component", component, "--environment", "dev", "--state", "Ok",
         "--timestamp", END, env=env,
     )  # fmt: skip
-    shown = launcher.run("history", component, "--json", env=env)
+    shown = launcher.run("history", component, "--order", "asc", "--json", env=env)
 
     assert posted.returncode == 0, posted.stderr
     assert service.history(component) == [deployment(component, "dev", "Ok", END)]
     assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.encode() == service.get("/historical/" + component) + b"\n"
+    expected = service.get(f"/historical/{component}?order=asc&limit=20")
+    assert shown.stdout.encode() == expected + b"\n"
 
 
 @pytest.fixture
@@ -581,7 +597,7 @@ def closed_port() -> Iterator[int]:
         (("post", "--component", "abc.def", "--environment", "dev", "--state", "Ok",
           "--retries", "2"), "/records"),
         (("current",), "/current"),
-        (("history", "abc.def"), "/historical/abc.def"),
+        (("history", "abc.def"), "/historical/abc.def?order=desc&limit=20"),
     ],
     ids=["post", "current", "history"],
 )  # fmt: skip
@@ -594,8 +610,13 @@ def test_unreachable_url_exits_1_with_one_cannot_reach_line(
 
     assert result.returncode == 1
     assert result.stdout == ""
-    assert result.stderr.startswith(f"deploystatus: cannot reach {url}{path}: "), result.stderr
-    assert one_line(result.stderr), result.stderr
+    *retries, last = result.stderr.splitlines()
+    assert last.startswith(f"deploystatus: cannot reach {url}{path}: "), result.stderr
+    # Each retry says so, on one line.
+    assert len(retries) == (1 if command[0] == "post" else 2), result.stderr
+    for attempt, line in enumerate(retries, start=2):
+        assert line.startswith(f"deploystatus: cannot reach {url}{path}: "), result.stderr
+        assert re.search(rf"; retrying in \d+\.\d s \(attempt {attempt} of \d\)$", line), line
     assert time.monotonic() - started < 15  # 3 attempts at most, backoff under 2 s
 
 
@@ -664,7 +685,13 @@ def test_post_exits_1_with_the_last_error_when_503s_outlast_its_retries(
 
     assert result.returncode == 1
     assert result.stdout == ""
-    assert result.stderr == "deploystatus: 503: unavailable (request 3)\n"
+    *retries, last = result.stderr.splitlines()
+    assert last == "deploystatus: 503: unavailable (request 3)"
+    assert len(retries) == 2, result.stderr
+    for attempt, line in enumerate(retries, start=2):
+        retrying = rf"; retrying in \d+\.\d s \(attempt {attempt} of 3\)"
+        said = re.escape(f"deploystatus: 503 from {proxy.url}/records")
+        assert re.fullmatch(said + retrying, line), line
     assert requests(proxy) == [("POST", "/records")] * 3
     assert upstream_statuses(proxy) == []
     assert service.history(component) == []
@@ -837,8 +864,8 @@ def test_history_options_go_to_the_api_and_print_what_it_answered(
         env=command_env(launcher),
     )  # fmt: skip
     assert only_here.returncode == 0, only_here.stderr
-    title, rows = table_rows(only_here.stdout)
-    assert (title, rows) == (f"History of {component} (1)", api_rows([records[0]]))
+    rows = table_rows(only_here.stdout, HISTORY_HEADER)
+    assert rows == history_rows([records[0]])
     assert there not in only_here.stdout
 
 
@@ -851,8 +878,7 @@ def test_current_filters_go_to_the_api(
         "--component", records[1]["Component"][:6], env=command_env(launcher),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    title, rows = table_rows(result.stdout)
-    assert (title, rows) == ("Current state (1 deployable)", api_rows([records[1]]))
+    assert table_rows(result.stdout, CURRENT_HEADER) == current_rows([records[1]])
 
 
 def test_a_401_names_the_token_option_and_variable(
@@ -879,6 +905,147 @@ def test_a_401_names_the_token_option_and_variable(
         )
         allowed = launcher.run("current", "--url", url, "--token", token, env=command_env(launcher))
         assert allowed.returncode == 0, allowed.stderr
-        assert allowed.stdout.startswith("Current state (0 deployables)")
+        empty = "deploystatus: no deployable has a record yet\n"
+        assert (allowed.stdout, allowed.stderr) == ("", empty)
     finally:
         secured.close()
+
+
+# Output formats, the terminal, and paging
+
+
+def on_a_terminal(launcher: Launcher, *args: str, columns: int) -> str:
+    """What a command prints with a terminal of ``columns`` as its stdout, colour included."""
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "deploystatus", *args],
+            stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal, cwd=launcher.directory,
+            env=command_env(launcher, COLUMNS=str(columns), TERM="xterm-256color"),
+        )  # fmt: skip
+        os.close(terminal)
+        printed = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal's other end closed: the command is done
+                break
+            if not chunk:
+                break
+            printed += chunk
+        assert process.wait(60) == 0, printed
+    finally:
+        os.close(controller)
+    return printed.decode()
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def test_current_fits_an_80_column_terminal_with_states_whole_and_coloured(
+    launcher: Launcher, service: Service
+) -> None:
+    environment = unique_environment()
+    component = "payments-api-" + uuid.uuid4().hex[:6]
+    records = [
+        deployment(component, environment, "deploy-success", "2024-07-30T14:06:41.123456789Z"),
+        deployment(component + "-x", environment, "deploy-failed", "2024-07-30T14:06:42Z"),
+    ]
+    service.post(*records)
+
+    printed = on_a_terminal(
+        launcher, "current", "--url", service.url, "-e", environment, columns=80
+    )
+
+    assert "\x1b[" in printed  # coloured, on a terminal
+    lines = ANSI.sub("", printed).replace("\r\n", "\n").rstrip("\n").split("\n")
+    assert all(len(line) <= 80 for line in lines), lines
+    assert table_rows("\n".join(lines), CURRENT_HEADER) == current_rows(records)
+    assert not BOX_DRAWING.search(printed)
+
+
+def test_current_tsv_is_a_header_then_one_record_a_line_with_exact_timestamps(
+    launcher: Launcher, service: Service, posted: tuple[str, str, list[dict[str, str]]]
+) -> None:
+    here, _, records = posted
+    result = launcher.run(
+        "current", "-u", service.url, "-e", here, "-o", "tsv", env=command_env(launcher)
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "".join(
+        "\t".join(fields) + "\n"
+        for fields in [
+            ("component", "environment", "state", "timestamp"),
+            *sorted(
+                (r["Component"], r["Environment"], r["State"], r["Timestamp"]) for r in records[:2]
+            ),
+        ]
+    )
+
+
+@pytest.fixture
+def long_history(service: Service) -> tuple[str, list[dict[str, str]]]:
+    """A component with 25 records, oldest first."""
+    component = unique_component()
+    records = [
+        deployment(component, "dev", f"step-{i:02d}", f"2024-07-30T14:{i:02d}:00Z")
+        for i in range(25)
+    ]
+    service.post(*records)
+    return component, records
+
+
+def test_history_shows_the_newest_twenty_first_and_how_to_get_the_next_page(
+    launcher: Launcher, service: Service, long_history: tuple[str, list[dict[str, str]]]
+) -> None:
+    component, records = long_history
+    newest_first = records[::-1]
+
+    first = launcher.run("history", component, "-u", service.url, env=command_env(launcher))
+    assert first.returncode == 0, first.stderr
+    assert table_rows(first.stdout, HISTORY_HEADER) == history_rows(newest_first[:20])
+    hint = re.fullmatch(
+        r"deploystatus: more records: --cursor (\S+) for the next page, --all for every page\n",
+        first.stderr,
+    )
+    assert hint is not None, first.stderr
+
+    rest = launcher.run(
+        "history", component, "-u", service.url, "--cursor", hint.group(1),
+        env=command_env(launcher),
+    )  # fmt: skip
+    assert rest.returncode == 0, rest.stderr
+    assert table_rows(rest.stdout, HISTORY_HEADER) == history_rows(newest_first[20:])
+    assert rest.stderr == ""  # the last page
+
+
+def test_history_all_reads_every_page_in_the_order_asked_for(
+    launcher: Launcher, service: Service, long_history: tuple[str, list[dict[str, str]]]
+) -> None:
+    component, records = long_history
+    result = launcher.run(
+        "history", component, "-u", service.url, "--all", "--order", "asc", "-o", "tsv",
+        env=command_env(launcher),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "component\tenvironment\tstate\ttimestamp"
+    assert lines[1:] == [
+        "\t".join((r["Component"], r["Environment"], r["State"], r["Timestamp"])) for r in records
+    ]
+    assert result.stderr == ""
+
+
+def test_history_limit_pages_json_carries_the_api_cursor(
+    launcher: Launcher, service: Service, long_history: tuple[str, list[dict[str, str]]]
+) -> None:
+    component, _ = long_history
+    result = launcher.run(
+        "history", component, "-u", service.url, "-n", "3", "-o", "json",
+        env=command_env(launcher),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert len(body["Records"]) == 3
+    assert "NextCursor" in body
+    assert result.stderr == ""  # the cursor is in the body

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from deploystatus.commands.remote import _records_table
+from deploystatus.commands._output import field, records_table
 
 
 def rendered(state: str) -> str:
@@ -16,7 +16,8 @@ def rendered(state: str) -> str:
         "State": state,
         "Timestamp": "2024-07-30T14:06:41Z",
     }
-    console.print(_records_table([record], "Current state"))
+    columns = [(name.upper(), field(name)) for name in ("Component", "Environment", "State")]
+    console.print(records_table([record], columns))
     return console.export_text()
 
 

@@ -4,7 +4,6 @@ real engine (dynalite and moto)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -19,7 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from deploystatus import timestamps
-from deploystatus.commands.migrate import _key_argument, add_command
+from deploystatus.commands.main import main
+from deploystatus.commands.migrate import _key_argument
 from deploystatus.config import Settings
 from deploystatus.errors import StorageError
 from deploystatus.records import Record
@@ -451,12 +451,6 @@ def test_a_missing_target_table_fails_before_anything_is_read(
 # The command
 
 
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="deploystatus")
-    add_command(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(argv)
-
-
 @pytest.fixture
 def environment(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The environment the command reads its settings from: the test's engine and table."""
@@ -470,14 +464,13 @@ def environment(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings
 def test_command_migrates_and_prints_the_counts(
     environment: Settings, legacy_table: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = parse("migrate-legacy", "--from-table", legacy_table, "--dry-run", "--page-size", "4")
-    assert args.run(args) == 0
+    dry_run = ["migrate-legacy", "--from-table", legacy_table, "--dry-run", "--page-size", "4"]
+    assert main(dry_run) == 0
     dry = capsys.readouterr()
     assert target_items(environment) == []
     assert "(dry run)" in dry.out
 
-    args = parse("migrate-legacy", "--from-table", legacy_table)
-    assert args.run(args) == 0
+    assert main(["migrate-legacy", "--from-table", legacy_table]) == 0
     output = capsys.readouterr()
     assert output.err == ""
     lines = output.out.splitlines()
@@ -516,11 +509,8 @@ def test_command_resumes_from_a_start_key(
     # The key as an interrupted run prints it, quoted for the shell.
     printed = _key_argument(stopped.last_evaluated_key)
 
-    args = parse(
-        "migrate-legacy", "--from-table", legacy_table, "--start-key", *shlex.split(printed)
-    )
-    assert args.start_key == stopped.last_evaluated_key
-    assert args.run(args) == 0
+    resumed = ["migrate-legacy", "--from-table", legacy_table, "--start-key", *shlex.split(printed)]
+    assert main(resumed) == 0
 
     assert f"read     {len(ITEMS) - 4}" in capsys.readouterr().out.splitlines()
     assert_expected_state(environment)
@@ -529,21 +519,17 @@ def test_command_resumes_from_a_start_key(
 def test_command_fails_in_one_line_without_the_source_table(
     environment: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = parse("migrate-legacy", "--from-table", "no-such-table")
-    assert args.run(args) == 1
+    assert main(["migrate-legacy", "--from-table", "no-such-table"]) == 1
     output = capsys.readouterr()
     assert output.out == ""
     assert output.err == "deploystatus: source table no-such-table does not exist\n"
 
 
-def test_command_defaults_to_the_references_table_name() -> None:
-    args = parse("migrate-legacy")
-    assert (args.from_table, args.dry_run, args.page_size, args.start_key) == (
-        "cicd-audit",
-        False,
-        500,
-        None,
-    )
+def test_command_defaults_to_the_references_table_name(
+    environment: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate-legacy", "--dry-run"]) == 1
+    assert capsys.readouterr().err == "deploystatus: source table cicd-audit does not exist\n"
 
 
 @pytest.mark.parametrize(
@@ -559,7 +545,5 @@ def test_command_defaults_to_the_references_table_name() -> None:
 def test_command_refuses_bad_options(
     option: tuple[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit) as exited:
-        parse("migrate-legacy", *option)
-    assert exited.value.code == 2
+    assert main(["migrate-legacy", *option]) == 2
     assert option[0] in capsys.readouterr().err

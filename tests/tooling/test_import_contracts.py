@@ -72,6 +72,11 @@ def test_the_tree_keeps_every_contract(tmp_path: Path) -> None:
             "Only storage talks to DynamoDB",
         ),
         ("commands/generate.py", "import botocore.session", "Only storage talks to DynamoDB"),
+        (
+            "web/api.py",
+            "import typer",
+            "Only the commands use the command-line framework",
+        ),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(

@@ -7,14 +7,15 @@ on random deployables. The same ``--seed`` and ``--end`` give the same records.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
+import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
@@ -27,7 +28,9 @@ from deploystatus.records import Record
 from deploystatus.states import state_class
 from deploystatus.storage import Store, open_client
 
-from ._target import REMOTE_HELP, confirm_remote
+from ._help import examples
+from ._target import confirm_remote
+from .table import PANEL, RemoteOption
 
 _SERVICES = (
     "payments", "checkout", "auth", "search", "catalog", "orders", "billing", "inventory",
@@ -159,18 +162,68 @@ async def _generate(settings: Settings, plan: Plan, console: Console) -> None:
         console.print(_summary(await store.current()))
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
+def generate(
+    records: Annotated[
+        int, typer.Option("--records", "-n", min=1, metavar="N", help="About this many records.")
+    ] = 2000,
+    components: Annotated[
+        int, typer.Option("--components", min=1, metavar="N", help="Components.")
+    ] = 20,
+    environments: Annotated[
+        int,
+        typer.Option(
+            "--environments",
+            min=1,
+            max=len(ENVIRONMENTS),
+            metavar="N",
+            help=f"Environments, 1-{len(ENVIRONMENTS)}.",
+        ),
+    ] = 4,
+    failure_rate: Annotated[
+        float,
+        typer.Option(
+            "--failure-rate",
+            min=0.0,
+            max=1.0,
+            metavar="RATE",
+            help="Share of deployments that fail.",
+        ),
+    ] = 0.1,
+    days: Annotated[
+        float,
+        typer.Option("--days", min=0.0, metavar="DAYS", help="Time window ending at --end."),
+    ] = 7.0,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            "--end",
+            metavar="TIME",
+            show_default=False,
+            help="End of the window, RFC 3339. Default: now.",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", metavar="N", help="Same seed and --end, same records."),
+    ] = None,
+    remote: RemoteOption = False,
+) -> None:
+    """Fill the table with realistic sample deployments, through the store the API uses.
+
+    Each deployment is deploy-started, then deploy-success or deploy-failed seconds to
+    minutes later. Shows progress, then the rate and a summary of the current state.
+    """
     plan = Plan(
-        components=args.components,
-        environments=args.environments,
-        records=args.records,
-        failure_rate=args.failure_rate,
-        days=args.days,
-        seed=args.seed,
-        end_ns=timestamps.parse(args.end) if args.end else 0,
+        components=components,
+        environments=environments,
+        records=records,
+        failure_rate=failure_rate,
+        days=days,
+        seed=seed,
+        end_ns=timestamps.parse(end) if end else 0,
     )
     settings = Settings()
-    confirm_remote(settings, "write sample records to", remote=args.remote)
+    confirm_remote(settings, "write sample records to", remote=remote)
     try:
         asyncio.run(_generate(settings, plan, Console()))
     except (StorageError, BaseExceptionGroup) as exc:
@@ -181,7 +234,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise SystemExit(
             f"deploystatus: cannot write to table {settings.table} at {where}: {error}"
         ) from exc
-    return 0
 
 
 def _storage_error(exc: BaseException) -> StorageError | None:
@@ -196,20 +248,12 @@ def _storage_error(exc: BaseException) -> StorageError | None:
     return None
 
 
-def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser("generate", help="fill the table with realistic sample data")
-    add = parser.add_argument
-    add("--components", type=int, default=20, help="default %(default)s")
-    add("--environments", type=int, default=4, choices=range(1, len(ENVIRONMENTS) + 1),
-        metavar=f"1-{len(ENVIRONMENTS)}", help="default %(default)s")  # fmt: skip
-    add("--records", type=int, default=2000, help="about this many (default %(default)s)")
-    add("--failure-rate", type=float, default=0.1, help="default %(default)s")
-    add("--days", type=float, default=7.0, help="time window ending at --end (default 7)")
-    add("--end", help="RFC 3339 end of the window (default: now)")
-    add("--seed", type=int, help="same seed and --end, same records")
-    add(
-        "--remote",
-        action="store_true",
-        help=REMOTE_HELP,
-    )
-    parser.set_defaults(run=cmd_generate)
+_EXAMPLES = """\
+AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:4566 deploystatus generate --records 5000
+
+deploystatus generate --components 60 --environments 8 --seed 1 --end 2024-07-30T00:00:00Z
+"""
+
+
+def register(app: typer.Typer) -> None:
+    app.command(rich_help_panel=PANEL, epilog=examples(_EXAMPLES))(generate)

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import shlex
 import sys
 import time
+from typing import Annotated
+
+import typer
 
 from deploystatus.config import Settings
 from deploystatus.errors import DeployStatusError
@@ -23,24 +25,22 @@ from deploystatus.storage.migrate import (
     start_key_from_json,
 )
 
-from ._target import REMOTE_HELP, confirm_remote
+from ._help import examples
+from ._target import confirm_remote
+from .table import PANEL, RemoteOption
 
 
-def _positive(text: str) -> int:
+def _start_key(text: str | None) -> Item | None:
+    return None if text is None else start_key_from_json(text)
+
+
+def _check_start_key(text: str | None) -> str | None:
+    """Refused as a usage error naming --start-key, before anything is read."""
     try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
-    return value
-
-
-def _start_key(text: str) -> Item:
-    try:
-        return start_key_from_json(text)
+        _start_key(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise typer.BadParameter(str(exc)) from None
+    return text
 
 
 def _key_argument(key: Item) -> str:
@@ -70,12 +70,43 @@ def _print_resume(report: MigrationReport | None, start_key: Item | None) -> Non
         print(f"deploystatus: resume with --start-key {_key_argument(key)}", file=sys.stderr)
 
 
-def cmd_migrate_legacy(args: argparse.Namespace) -> int:
-    """Migrate ``args.from_table`` into the table the environment names (same endpoint)."""
+def migrate_legacy(
+    from_table: Annotated[
+        str, typer.Option("--from-table", metavar="TABLE", help="The reference's table.")
+    ] = LEGACY_TABLE,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read and check everything, write nothing.")
+    ] = False,
+    remote: RemoteOption = False,
+    page_size: Annotated[
+        int, typer.Option("--page-size", min=1, metavar="N", help="Items per Scan page.")
+    ] = DEFAULT_PAGE_SIZE,
+    start_key_text: Annotated[
+        str | None,
+        typer.Option(
+            "--start-key",
+            metavar="JSON",
+            callback=_check_start_key,
+            help="Resume where an interrupted run stopped (it prints this key).",
+        ),
+    ] = None,
+) -> None:
+    """Copy the reference service's table into this service's table.
+
+    Every valid record of the reference's table goes into the table DEPLOYSTATUS_TABLE
+    names, at the same DynamoDB endpoint. Safe to run again; invalid items are skipped and
+    reported. docs/migrating.md says how to move a table.
+    """
+    start_key = _start_key(start_key_text)
+    raise typer.Exit(_migrate(from_table, dry_run, remote, page_size, start_key))
+
+
+def _migrate(
+    source: str, dry_run: bool, remote: bool, page_size: int, start_key: Item | None
+) -> int:
     settings = Settings()
-    if not args.dry_run:
-        confirm_remote(settings, "copy the reference's records into", remote=args.remote)
-    source: str = args.from_table
+    if not dry_run:
+        confirm_remote(settings, "copy the reference's records into", remote=remote)
     latest: MigrationReport | None = None
     last_shown = time.monotonic()
 
@@ -98,10 +129,10 @@ def cmd_migrate_legacy(args: argparse.Namespace) -> int:
                 client,
                 source,
                 store,
-                dry_run=args.dry_run,
-                page_size=args.page_size,
+                dry_run=dry_run,
+                page_size=page_size,
                 progress=show_progress,
-                start_key=args.start_key,
+                start_key=start_key,
                 max_clock_skew_seconds=settings.max_clock_skew_seconds,
             )
 
@@ -110,7 +141,7 @@ def cmd_migrate_legacy(args: argparse.Namespace) -> int:
     except MigrationInterrupted as exc:
         _print_report(exc.report, source, settings.table)
         print(f"deploystatus: interrupted: {exc.message}", file=sys.stderr)
-        _print_resume(exc.report, args.start_key)
+        _print_resume(exc.report, start_key)
         return 1
     except DeployStatusError as exc:
         print(f"deploystatus: {exc.message}", file=sys.stderr)
@@ -119,44 +150,18 @@ def cmd_migrate_legacy(args: argparse.Namespace) -> int:
         if latest is not None:
             _print_report(latest, source, settings.table)
         print("deploystatus: interrupted", file=sys.stderr)
-        _print_resume(latest, args.start_key)
+        _print_resume(latest, start_key)
         return 130
     _print_report(report, source, settings.table)
     return 0
 
 
-def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``migrate-legacy`` on the ``deploystatus`` command's subcommands."""
-    parser = commands.add_parser(
-        "migrate-legacy",
-        help="copy the reference service's table into this service's table",
-        description=(
-            "Copy every valid record of the reference's table into the table "
-            "DEPLOYSTATUS_TABLE names, at the same DynamoDB endpoint. Safe to run again; "
-            "invalid items are skipped and reported."
-        ),
-    )
-    add = parser.add_argument
-    add(
-        "--from-table",
-        default=LEGACY_TABLE,
-        metavar="TABLE",
-        help="the reference's table (default %(default)s)",
-    )
-    add("--dry-run", action="store_true", help="read and check everything, write nothing")
-    add("--remote", action="store_true", help=REMOTE_HELP)
-    add(
-        "--page-size",
-        type=_positive,
-        default=DEFAULT_PAGE_SIZE,
-        metavar="N",
-        help="items per Scan page (default %(default)s)",
-    )
-    add(
-        "--start-key",
-        type=_start_key,
-        default=None,
-        metavar="JSON",
-        help="resume where an interrupted run stopped (it prints this key)",
-    )
-    parser.set_defaults(run=cmd_migrate_legacy)
+_EXAMPLES = """\
+deploystatus migrate-legacy --from-table cicd-audit --dry-run
+
+deploystatus migrate-legacy --from-table cicd-audit --remote
+"""
+
+
+def register(app: typer.Typer) -> None:
+    app.command("migrate-legacy", rich_help_panel=PANEL, epilog=examples(_EXAMPLES))(migrate_legacy)

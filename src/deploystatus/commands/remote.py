@@ -1,217 +1,242 @@
 """Client commands for pipelines and people: ``post``, ``current``, ``history`` and
 ``remove-record`` talk to a running service over HTTP (``--url`` or ``DEPLOYSTATUS_URL``),
-like any other client."""
+like any other client; filters are the API's query options, sent as they are."""
 
 from __future__ import annotations
 
-import argparse
-import http.client
 import json
-import os
-import random
 import sys
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+import typer
 
-from deploystatus.states import state_class
-
-DEFAULT_URL = "http://127.0.0.1:8080"
-_STYLES = {"success": "green", "failed": "bold red", "in-progress": "yellow", "other": ""}
-# Worth sending again: the service or something in front of it could not take it now.
-_RETRY_STATUSES = frozenset({429, 502, 503, 504})
-# Characters that move or hide text on a terminal (bidi embeddings, overrides and isolates,
-# zero-width ones): shown as escapes in tables, so a state reads as what it is.
-_INVISIBLE = str.maketrans(
-    {
-        code: f"\\u{code:04x}"
-        for code in (
-            0x061C,
-            *range(0x200B, 0x2010),
-            *range(0x202A, 0x202F),
-            *range(0x2060, 0x2065),
-            *range(0x2066, 0x206A),
-            0xFEFF,
-        )
-    }
+from ._client import (
+    DEFAULT_URL,
+    ClientError,
+    Response,
+    Service,
+    error_code,
+    error_text,
+    get,
+    send_with_retries,
 )
+from ._help import examples
+from ._output import Column, Output, age, field, print_records
+
+PANEL = "Client: post and read records"
+
+UrlOption = Annotated[
+    str,
+    typer.Option(
+        "--url", "-u", envvar="DEPLOYSTATUS_URL", metavar="URL",
+        help="The service, as a URL or host:port.",
+    ),
+]  # fmt: skip
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token", "-t", envvar="DEPLOYSTATUS_TOKEN", metavar="TOKEN", show_default=False,
+        help="Bearer token, when the service has authentication on.",
+    ),
+]  # fmt: skip
+OutputOption = Annotated[
+    Output,
+    typer.Option(
+        "--output", "-o",
+        help="table: aligned columns, for people; json: the API's body; tsv: a header, then "
+        "one record a line.",
+    ),
+]  # fmt: skip
+JsonOption = Annotated[bool, typer.Option("--json", hidden=True, help="= --output json")]
+RetriesOption = Annotated[
+    int, typer.Option("--retries", min=1, metavar="N", help="Attempts in all.")
+]
+ComponentOption = Annotated[
+    str, typer.Option("--component", "-c", metavar="NAME", help="The component, e.g. abc.def.")
+]
+EnvironmentOption = Annotated[
+    str, typer.Option("--environment", "-e", metavar="ENV", help="The environment, e.g. prod-eu.")
+]
+StateOption = Annotated[
+    str, typer.Option("--state", "-s", metavar="STATE", help="The state, e.g. deploy-success.")
+]
+
+_TSV: list[Column] = [
+    ("COMPONENT", field("Component")),
+    ("ENVIRONMENT", field("Environment")),
+    ("STATE", field("State")),
+    ("TIMESTAMP", field("Timestamp")),
+]
 
 
-class ClientError(Exception):
-    """Ends a command with a one-line message and a non-zero status."""
+def _format(output: Output, json_flag: bool) -> Output:
+    return "json" if json_flag else output
 
 
-@dataclass(frozen=True)
-class Response:
-    status: int
-    body: bytes
-    retry_after: float | None = None
+def post(
+    component: ComponentOption,
+    environment: EnvironmentOption,
+    state: StateOption,
+    timestamp: Annotated[
+        str | None,
+        typer.Option(
+            "--timestamp",
+            metavar="TIME",
+            show_default=False,
+            help="When the state was reached, RFC 3339 (2024-07-30T14:06:41Z). Default: now.",
+        ),
+    ] = None,
+    retries: RetriesOption = 8,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Post one record; retried until the service has stored it.
 
-
-def base_url(text: str) -> str:
-    """The service's base URL; ``host:port`` alone means ``http://host:port``."""
-    text = text.strip().rstrip("/")
-    return text if "://" in text else f"http://{text}"
-
-
-def _request(
-    method: str, url: str, body: bytes | None = None, timeout: float = 30, token: str | None = None
-) -> Response:
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    token = token or os.environ.get("DEPLOYSTATUS_TOKEN")
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, data=body, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return Response(response.status, response.read())
-    except urllib.error.HTTPError as error:
-        retry_after = error.headers.get("Retry-After", "")
-        seconds = float(retry_after) if retry_after.isdigit() else None
-        return Response(error.code, error.read(), seconds)
-
-
-def _error_text(response: Response) -> str:
-    if response.status == 401:
-        return (
-            "the service needs a token: pass --token or set DEPLOYSTATUS_TOKEN "
-            "(deploystatus token create makes one)"
-        )
-    return _message(response)
-
-
-def _message(response: Response) -> str:
-    try:
-        document = json.loads(response.body)
-        text = str(document.get("message", ""))
-        problems = document.get("problems") or []
-        details = "; ".join(
-            f"record {p['record']} {p['field']}: {p['message']}" for p in problems[:5]
-        )
-        return f"{text} ({details})" if details else text
-    except (ValueError, AttributeError, KeyError, TypeError):
-        return response.body.decode(errors="replace")[:200]
-
-
-def send_with_retries(
-    method: str,
-    url: str,
-    body: bytes | None,
-    *,
-    attempts: int,
-    max_delay: float = 8.0,
-    token: str | None = None,
-) -> Response:
-    """Send, retrying connection failures and 429/502/503/504 with backoff and jitter.
-
-    Safe for ``POST /records``: the service stores a record once however often it is sent.
+    Connection failures and 429/502/503/504 answers are retried with backoff (one line on
+    stderr each): resending is safe, the service stores a record once. Exits 0 once stored,
+    1 with one line on stderr otherwise.
     """
-    delay = 0.5
-    for attempt in range(1, attempts + 1):
-        try:
-            response = _request(method, url, body, token=token)
-        except ValueError as error:  # urllib: no scheme, bad port...
-            raise ClientError(f"invalid URL {url!r}: {error}") from error
-        except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out
-            reason = getattr(error, "reason", error)
-            if attempt == attempts:
-                raise ClientError(f"cannot reach {url}: {reason}") from error
-            wait = random.uniform(0, delay)
-        else:
-            if response.status not in _RETRY_STATUSES or attempt == attempts:
-                return response
-            wait = max(random.uniform(0, delay), response.retry_after or 0)
-        time.sleep(min(wait, max_delay))
-        delay = min(delay * 2, max_delay)
-    raise AssertionError("unreachable")
-
-
-def _get(
-    args: argparse.Namespace, path: str, options: dict[str, str | None] | None = None
-) -> bytes:
-    query = urllib.parse.urlencode({k: v for k, v in (options or {}).items() if v is not None})
-    url = base_url(args.url) + path + (f"?{query}" if query else "")
-    response = send_with_retries("GET", url, None, attempts=3, token=args.token)
-    if response.status != 200:
-        raise ClientError(f"{response.status}: {_error_text(response)}")
-    return response.body
-
-
-def _records_table(records: list[dict[str, Any]], title: str) -> Table:
-    table = Table(title=title, title_justify="left", header_style="bold")
-    for column in ("Component", "Environment", "State"):
-        table.add_column(column)
-    table.add_column("Timestamp", no_wrap=True, min_width=20)
-    for record in records:
-        state = str(record["State"])
-        style = _STYLES[state_class(state)]
-        state = state.translate(_INVISIBLE)
-        table.add_row(
-            record["Component"],
-            record["Environment"],
-            # States are free text: "[...]" in one is text, not rich markup.
-            f"[{style}]{escape(state)}[/]" if style else escape(state),
-            record["Timestamp"],
-        )
-    return table
-
-
-def cmd_post(args: argparse.Namespace) -> int:
-    timestamp = args.timestamp or datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    timestamp = timestamp or datetime.now(UTC).isoformat().replace("+00:00", "Z")
     record = {
-        "Component": args.component,
-        "Environment": args.environment,
-        "State": args.state,
+        "Component": component,
+        "Environment": environment,
+        "State": state,
         "Timestamp": timestamp,
     }
     body = json.dumps({"Records": [record]}).encode()
-    url = base_url(args.url) + "/records"
-    response = send_with_retries("POST", url, body, attempts=args.retries, token=args.token)
+    service = Service(url, token)
+    response = send_with_retries(
+        "POST", service.endpoint("/records"), body, attempts=retries, token=token
+    )
     if response.status != 200:
-        raise ClientError(f"{response.status}: {_error_text(response)}")
-    print(f"posted {args.component} {args.environment} {args.state} {timestamp}")
-    return 0
+        raise ClientError(f"{response.status}: {error_text(response)}")
+    print(f"posted {component} {environment} {state} {timestamp}")
 
 
-def cmd_current(args: argparse.Namespace) -> int:
-    # The service filters (GET /current's options): what is printed is what it answered.
-    body = _get(
-        args, "/current",
-        {"environment": args.environment, "component": args.component, "state": args.state},
-    )  # fmt: skip
-    if args.json:
-        sys.stdout.write(body.decode() + "\n")  # the API body, byte for byte
-        return 0
+def current(
+    environment: Annotated[
+        str | None,
+        typer.Option("--environment", "-e", metavar="ENV", help="Only this environment."),
+    ] = None,
+    component: Annotated[
+        str | None,
+        typer.Option(
+            "--component", "-c", metavar="PREFIX", help="Only components starting with PREFIX."
+        ),
+    ] = None,
+    state: Annotated[
+        str | None,
+        typer.Option(
+            "--state", "-s", metavar="STATE", help="Only deployables whose state is exactly STATE."
+        ),
+    ] = None,
+    output: OutputOption = "table",
+    json_flag: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """The current state of every deployable: its latest record, by the record's time.
+
+    The table shows each state's age; -o tsv and -o json give the exact timestamps.
+    """
+    output = _format(output, json_flag)
+    options = {"environment": environment, "component": component, "state": state}
+    body = get(Service(url, token), "/current", options)
     records: list[dict[str, Any]] = json.loads(body)["Records"]
-    noun = "deployable" if len(records) == 1 else "deployables"
-    Console().print(_records_table(records, f"Current state ({len(records)} {noun})"))
-    return 0
+    table: list[Column] = [
+        ("COMPONENT", field("Component")),
+        ("ENVIRONMENT", field("Environment")),
+        ("STATE", field("State")),
+        ("AGE", lambda record: age(str(record["Timestamp"]))),
+    ]
+    print_records(records, output, body, table=table, tsv=_TSV)
+    if output == "table" and not records:
+        filtered = any(value is not None for value in options.values())
+        print(
+            "deploystatus: no deployable " + ("matches" if filtered else "has a record yet"),
+            file=sys.stderr,
+        )
 
 
-def cmd_history(args: argparse.Namespace) -> int:
-    path = "/historical/" + urllib.parse.quote(args.component, safe="")
+def history(
+    component: Annotated[str, typer.Argument(metavar="COMPONENT", help="The component.")],
+    environment: Annotated[
+        str | None,
+        typer.Option("--environment", "-e", metavar="ENV", help="Only this environment."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="TIME", help="Records at or after TIME (RFC 3339)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", metavar="TIME", help="Records at or before TIME (RFC 3339)."),
+    ] = None,
+    order: Annotated[
+        Literal["desc", "asc"],
+        typer.Option("--order", help="desc: newest first; asc: oldest first."),
+    ] = "desc",
+    limit: Annotated[
+        int,
+        typer.Option("--limit", "-n", min=1, max=1000, metavar="N", help="Records per page."),
+    ] = 20,
+    cursor: Annotated[
+        str | None,
+        typer.Option(
+            "--cursor", metavar="CURSOR", help="The page after the one that printed this cursor."
+        ),
+    ] = None,
+    every_page: Annotated[
+        bool, typer.Option("--all", "-a", help="Every page, to the first record.")
+    ] = False,
+    output: OutputOption = "table",
+    json_flag: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """The history of one component, a page at a time, newest first.
+
+    When there are more records, a line on stderr gives the --cursor of the next page. With
+    --all, every page is read (1,000 records a request); -o json then prints each page's
+    body on its own line.
+    """
+    output = _format(output, json_flag)
+    service = Service(url, token)
+    path = "/historical/" + urllib.parse.quote(component, safe="")
     options: dict[str, str | None] = {
-        "environment": args.environment,
-        "since": args.since,
-        "until": args.until,
-        "order": args.order,
-        "limit": None if args.limit is None else str(args.limit),
+        "environment": environment,
+        "since": since,
+        "until": until,
+        "order": order,
+        "limit": "1000" if every_page else str(limit),
+        "cursor": cursor,
     }
-    body = _get(args, path, options)
-    if args.json:
-        sys.stdout.write(body.decode() + "\n")  # the API body, byte for byte
-        return 0
-    records: list[dict[str, Any]] = json.loads(body)["Records"]
-    Console().print(_records_table(records, f"History of {args.component} ({len(records)})"))
-    return 0
+    records: list[dict[str, Any]] = []
+    bodies: list[bytes] = []
+    while True:
+        body = get(service, path, options)
+        page = json.loads(body)
+        records += page["Records"]
+        bodies.append(body)
+        options["cursor"] = page.get("NextCursor")
+        if not every_page or options["cursor"] is None:
+            break
+    table: list[Column] = [
+        ("TIMESTAMP", field("Timestamp")),
+        ("ENVIRONMENT", field("Environment")),
+        ("STATE", field("State")),
+    ]
+    print_records(records, output, b"\n".join(bodies), table=table, tsv=_TSV)
+    if output == "table" and not records:
+        print(f"deploystatus: no record of {component} matches", file=sys.stderr)
+    if options["cursor"] is not None and output != "json":
+        print(
+            f"deploystatus: more records: --cursor {options['cursor']} for the next page, "
+            "--all for every page",
+            file=sys.stderr,
+        )
 
 
 def _shown(record: dict[str, Any]) -> str:
@@ -220,116 +245,101 @@ def _shown(record: dict[str, Any]) -> str:
     return f"{deployable} {record['State']!r} at {record['Timestamp']}"
 
 
-def cmd_remove_record(args: argparse.Namespace) -> int:
+def remove_record(
+    component: ComponentOption,
+    environment: EnvironmentOption,
+    state: StateOption,
+    timestamp: Annotated[
+        str,
+        typer.Option(
+            "--timestamp", metavar="TIME", help="The record's instant, RFC 3339 (any offset)."
+        ),
+    ],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    retries: RetriesOption = 3,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Remove one wrong record from the history (an admin token); current state follows.
+
+    Asks first on a terminal; elsewhere it needs --yes. Safe to run again: a record already
+    removed is reported, and nothing changes.
+    """
     record = {
-        "Component": args.component,
-        "Environment": args.environment,
-        "State": args.state,
-        "Timestamp": args.timestamp,
+        "Component": component,
+        "Environment": environment,
+        "State": state,
+        "Timestamp": timestamp,
     }
     named = _shown(record)
-    if not args.yes:
+    if not yes:
         if not sys.stdin.isatty():
             raise ClientError(
                 "remove-record deletes a record from the history; pass --yes to confirm"
             )
-        answer = input(f"Remove {named} from the history at {args.url}? Type 'yes': ")
+        answer = input(f"Remove {named} from the history at {url}? Type 'yes': ")
         if answer.strip() != "yes":
             print("deploystatus: nothing changed")
-            return 1
-    url = base_url(args.url) + "/admin/remove-record"
+            raise typer.Exit(1)
+    service = Service(url, token)
     # Safe to resend: once removed, the record is a 404 and nothing changes.
-    response = send_with_retries(
-        "POST", url, json.dumps(record).encode(), attempts=args.retries, token=args.token
+    response: Response = send_with_retries(
+        "POST",
+        service.endpoint("/admin/remove-record"),
+        json.dumps(record).encode(),
+        attempts=retries,
+        token=token,
     )
-    if response.status == 404 and _error_code(response) == "record_not_found":
+    if response.status == 404 and error_code(response) == "record_not_found":
         raise ClientError(
             f"no record {named}: nothing was removed (already removed, or never stored)"
         )
     if response.status != 200:
-        raise ClientError(f"{response.status}: {_error_text(response)}")
+        raise ClientError(f"{response.status}: {error_text(response)}")
     removal: dict[str, Any] = json.loads(response.body)
-    current: dict[str, Any] | None = removal["Current"]
+    now: dict[str, Any] | None = removal["Current"]
     if not removal["WasCurrent"]:
         after = "the current state is unchanged"
-    elif current is None:
+    elif now is None:
         after = "it was the current state; no record of the deployable is left"
     else:
-        after = (
-            f"it was the current state; now current: {current['State']!r} at {current['Timestamp']}"
-        )
+        after = f"it was the current state; now current: {now['State']!r} at {now['Timestamp']}"
     print(f"removed {_shown(removal['Removed'])}; {after}")
-    return 0
 
 
-def _error_code(response: Response) -> str | None:
-    try:
-        code = json.loads(response.body).get("error")
-    except (ValueError, AttributeError):
-        return None
-    return code if isinstance(code, str) else None
+_POST_EXAMPLES = """\
+deploystatus post -c payments-api -e prod-eu -s deploy-started
+
+deploystatus post -c payments-api -e prod-eu -s deploy-success --timestamp 2024-07-30T14:06:41Z
+
+From CI: DEPLOYSTATUS_URL=https://status.example.com DEPLOYSTATUS_TOKEN=... deploystatus post ...
+"""
+_CURRENT_EXAMPLES = """\
+deploystatus current -e prod-eu
+
+deploystatus current -c payments- -s deploy-failed
+
+watch -n 5 deploystatus current -e prod-eu
+
+deploystatus current -o tsv | awk -F'\\t' '$3 ~ /fail/'
+"""
+_HISTORY_EXAMPLES = """\
+deploystatus history payments-api
+
+deploystatus history payments-api -e prod-eu -n 5
+
+deploystatus history payments-api --since 2024-07-30T00:00:00Z --order asc --all -o tsv
+"""
+_REMOVE_EXAMPLES = """\
+deploystatus remove-record -c abc.def -e prod-all -s deploy-success --timestamp 9999-12-30T23:59:59Z
+"""
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    def with_url(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        parser.add_argument(
-            "--url",
-            default=os.environ.get("DEPLOYSTATUS_URL", DEFAULT_URL),
-            help="the service, as a URL or host:port (default $DEPLOYSTATUS_URL or %(default)s)",
-        )
-        parser.add_argument(
-            "--token",
-            default=None,
-            help="the bearer token when the service needs one (default $DEPLOYSTATUS_TOKEN)",
-        )
-        return parser
-
-    post = with_url(commands.add_parser("post", help="post one record (retries until stored)"))
-    post.add_argument("--component", required=True)
-    post.add_argument("--environment", required=True)
-    post.add_argument("--state", required=True)
-    post.add_argument("--timestamp", help="RFC 3339 (default: now)")
-    post.add_argument("--retries", type=_positive, default=8, help="attempts in all (default 8)")
-    post.set_defaults(run=cmd_post)
-
-    current = with_url(commands.add_parser("current", help="the current state of every deployable"))
-    current.add_argument("--environment", help="only this environment")
-    current.add_argument("--component", metavar="PREFIX", help="only components starting so")
-    current.add_argument("--state", help="only deployables whose current state is exactly this")
-    current.add_argument("--json", action="store_true", help="print the API body")
-    current.set_defaults(run=cmd_current)
-
-    history = with_url(commands.add_parser("history", help="the history of one component"))
-    history.add_argument("component")
-    history.add_argument("--environment", help="only this environment")
-    history.add_argument("--since", metavar="T", help="records at or after T (RFC 3339)")
-    history.add_argument("--until", metavar="T", help="records at or before T (RFC 3339)")
-    history.add_argument(
-        "--order", choices=("asc", "desc"), help="asc: oldest first (the default), desc: newest"
+def register(app: typer.Typer) -> None:
+    command = app.command
+    command(rich_help_panel=PANEL, epilog=examples(_POST_EXAMPLES))(post)
+    command(rich_help_panel=PANEL, epilog=examples(_CURRENT_EXAMPLES))(current)
+    command(rich_help_panel=PANEL, epilog=examples(_HISTORY_EXAMPLES))(history)
+    command("remove-record", rich_help_panel=PANEL, epilog=examples(_REMOVE_EXAMPLES))(
+        remove_record
     )
-    history.add_argument("--limit", type=_positive, metavar="N", help="at most N records")
-    history.add_argument("--json", action="store_true", help="print the API body")
-    history.set_defaults(run=cmd_history)
-
-    remove = with_url(
-        commands.add_parser(
-            "remove-record",
-            help="remove one record from the history (an admin token); current state follows",
-        )
-    )
-    remove.add_argument("--component", required=True)
-    remove.add_argument("--environment", required=True)
-    remove.add_argument("--state", required=True)
-    remove.add_argument(
-        "--timestamp", required=True, help="RFC 3339, the record's instant (any offset)"
-    )
-    remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    remove.add_argument("--retries", type=_positive, default=3, help="attempts in all (default 3)")
-    remove.set_defaults(run=cmd_remove_record)

@@ -2,18 +2,74 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+from enum import StrEnum
+from typing import Annotated
 
-from deploystatus.tokens import NAME_RULE, SCOPES, ApiToken, hash_token, new_token
+import typer
+
+from deploystatus.tokens import (
+    ADMIN,
+    METRICS,
+    NAME_RULE,
+    READ,
+    WRITE,
+    ApiToken,
+    hash_token,
+    new_token,
+)
+
+from ._help import examples
+from .table import PANEL
 
 
-def cmd_token_create(args: argparse.Namespace) -> int:
+class Scope(StrEnum):
+    READ = READ
+    WRITE = WRITE
+    METRICS = METRICS
+    ADMIN = ADMIN
+
+
+def _name(value: str | None) -> str | None:
+    if value is not None and not NAME_RULE.fullmatch(value):
+        raise typer.BadParameter(
+            "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    return value
+
+
+def create(
+    scope: Annotated[
+        list[Scope],
+        typer.Option(
+            "--scope",
+            "-s",
+            help="What the token may do; repeat for several. read: GET routes; write: POST "
+            "/records; metrics: /metrics; admin: /admin/ routes, such as removing a record.",
+        ),
+    ],
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            "-n",
+            metavar="NAME",
+            callback=_name,
+            show_default=False,
+            help="Who holds it, as the logs will name it. Default: token-<hash prefix>.",
+        ),
+    ] = None,
+) -> None:
+    """Print a new random token and the DEPLOYSTATUS_TOKENS entry of its hash.
+
+    stdout has two lines a script can use: the client's secret (shown only now) and the
+    server's entry; stderr says what to do with them.
+    """
     token = new_token()
     digest = hash_token(token)
-    name = args.name or f"token-{digest.hex()[:8]}"
-    entry = ApiToken(name=name, sha256=digest, scopes=frozenset(args.scope)).entry()
-    # stdout: two lines a script can use; stderr: what to do with them.
+    holder = name or f"token-{digest.hex()[:8]}"
+    scopes = frozenset(chosen.value for chosen in scope)
+    entry = ApiToken(name=holder, sha256=digest, scopes=scopes).entry()
     print(f"DEPLOYSTATUS_TOKEN={token}")
     print(f"DEPLOYSTATUS_TOKENS={entry}")
     print(
@@ -23,30 +79,16 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         "(entries separated by ';'); it holds only the token's hash.",
         file=sys.stderr,
     )
-    return 0
 
 
-def _name(value: str) -> str:
-    if not NAME_RULE.fullmatch(value):
-        raise argparse.ArgumentTypeError(
-            "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-        )
-    return value
+_EXAMPLES = """\
+deploystatus token create --name ci-deployer --scope write
+
+deploystatus token create --name alice --scope admin --scope read
+"""
 
 
-def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    token = commands.add_parser("token", help="API tokens: create one")
-    actions = token.add_subparsers(dest="action", required=True, metavar="ACTION")
-    create = actions.add_parser(
-        "create", help="print a new random token and the DEPLOYSTATUS_TOKENS entry of its hash"
-    )
-    create.add_argument(
-        "--scope",
-        action="append",
-        required=True,
-        choices=SCOPES,
-        help="what the token may do; repeat for several (read: GET routes, write: POST "
-        "/records, metrics: /metrics, admin: /admin/ routes, such as removing a record)",
-    )
-    create.add_argument("--name", type=_name, help="who holds it (default: token-<hash prefix>)")
-    create.set_defaults(run=cmd_token_create)
+def register(app: typer.Typer) -> None:
+    token = typer.Typer(help="API tokens: create one.", no_args_is_help=True)
+    token.command(epilog=examples(_EXAMPLES))(create)
+    app.add_typer(token, name="token", rich_help_panel=PANEL)
