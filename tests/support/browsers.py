@@ -32,16 +32,25 @@ WAIT_MS = 15_000  # the longest any step may take to show (several refreshes)
 expect.set_options(timeout=WAIT_MS)
 
 
+MISSING_CHROMIUM = (
+    "Chromium is not installed (looked for $DEPLOYSTATUS_CHROMIUM, then chromium on PATH): "
+    "`make test` installs it with `apt-get install chromium` when run as root on Debian; "
+    "elsewhere install it, or point DEPLOYSTATUS_CHROMIUM at a Chromium binary"
+)
+
+
+def chromium_missing() -> bool:
+    return not CHROMIUM or not Path(CHROMIUM).is_file()
+
+
 def require_chromium() -> None:
-    """Skip the calling test module (call it at import) where no Chromium can be found."""
-    if not CHROMIUM or not Path(CHROMIUM).is_file():
-        pytest.skip(
-            "Chromium is not installed (looked for $DEPLOYSTATUS_CHROMIUM, then chromium on "
-            "PATH): `make test` installs it with `apt-get install chromium` when run as root "
-            "on Debian; elsewhere install it, or point DEPLOYSTATUS_CHROMIUM at a Chromium "
-            "binary",
-            allow_module_level=True,
-        )
+    """Skip the calling test module (call it at import) where no Chromium can be found; in CI
+    (``CI=true``) fail it instead: browser tests that silently never run check nothing."""
+    if not chromium_missing():
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{MISSING_CHROMIUM} (CI=true: the browser tests must run)", pytrace=False)
+    pytest.skip(MISSING_CHROMIUM, allow_module_level=True)
 
 
 def now_minus(seconds: float) -> str:
