@@ -369,10 +369,14 @@ def test_the_browser_tests_fail_without_chromium_with_ci_and_skip_without_ci(
     monkeypatch.setattr(browsers, "CHROMIUM", "")
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception):
-        browsers.require_chromium()
+        browsers.require_chromium()  # at import: the module is skipped
+    with pytest.raises(pytest.skip.Exception):
+        browsers.check_chromium()  # in the browser fixture
+
     monkeypatch.setenv("CI", "true")
+    browsers.require_chromium()  # the module is collected...
     with pytest.raises(pytest.fail.Exception, match="CI=true"):
-        browsers.require_chromium()
+        browsers.check_chromium()  # ...and each browser test fails
 
 
 def test_ci_runs_make_test_with_ci_true() -> None:
