@@ -148,7 +148,8 @@ dev-env: $(RUN_STAMP) ## start the local DynamoDB (dynalite) in the background o
 			sleep 0.2; done; \
 		echo "dev-env: started the local DynamoDB"; \
 	fi; \
-	echo "  engine: $$(sed -n 's/^deploystatus: DynamoDB is \(.*\)  (Ctrl-C stops)$$/\1/p' $(DATA_DIR)/local-db.log | tail -1)"; \
+	engine=$$(sed -n 's/^deploystatus: DynamoDB is \(.*\)  (Ctrl-C stops)$$/\1/p' $(DATA_DIR)/local-db.log | tail -1); \
+	echo "  engine: $${engine:-dynalite at http://127.0.0.1:$(DB_PORT) (data in $(DATA_DIR))}"; \
 	echo "  pid $$(cat $(DATA_DIR)/local-db.pid), log $(DATA_DIR)/local-db.log"; \
 	echo "  stop it (and remove $(DATA_DIR)): make delete-dev-env$(if $(filter-out .data,$(DATA_DIR)), DATA_DIR=$(DATA_DIR))"
 	$(LOCAL_DB) $(BIN)/deploystatus init-table

@@ -397,3 +397,29 @@ def test_make_compose_without_the_compose_plugin_is_one_clear_line(tmp_path: Pat
     assert result.returncode != 0
     lines = result.stdout.splitlines()
     assert len(lines) == 1 and "needs Docker with the Compose plugin" in lines[0], result.stdout
+
+
+# make dev-env
+
+
+def test_make_dev_env_says_what_it_started_and_how_to_stop_it(tmp_path: Path) -> None:
+    from deploystatus.commands.engines import free_port
+
+    db_port, data_dir = free_port(), tmp_path / "data"
+    where = (f"DB_PORT={db_port}", f"DATA_DIR={data_dir}", "--assume-old=.venv/.installed")
+    try:
+        for first in (True, False):
+            result = make("dev-env", *where)
+            assert result.returncode == 0, result.stdout + result.stderr
+            pid = (data_dir / "local-db.pid").read_text().strip()
+            said = (
+                "started the local DynamoDB" if first else "the local DynamoDB was already running"
+            )
+            assert f"dev-env: {said}\n" in result.stdout, result.stdout
+            assert f"engine: dynalite at http://127.0.0.1:{db_port}" in result.stdout
+            assert f"pid {pid}, log {data_dir}/local-db.log" in result.stdout
+            assert f"make delete-dev-env DATA_DIR={data_dir}" in result.stdout
+    finally:
+        stopped = make("delete-dev-env", *where)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert not data_dir.exists()
