@@ -83,6 +83,7 @@ FORCE:
 
 $(RUN_STAMP): pyproject.toml $(RUN_LOCK) $(UV_LOCK) package-lock.json
 	$(CHECK_PYTHON)
+	@command -v npm >/dev/null 2>&1 || { echo "npm is missing: the local DynamoDB engine (dynalite) is an npm package; install Node.js 20 or newer, with npm"; exit 1; }
 	@if [ -n "$(REBUILD_VENV)" ]; then \
 		echo "$(VENV) was made by Python $(VENV_VERSION), and $(PYTHON) is Python $(PYTHON_VERSION): rebuilding $(VENV)"; \
 		rm -rf $(VENV); \

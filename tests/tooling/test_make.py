@@ -10,6 +10,7 @@ alone, hash-checked; a missing Chromium or promtool fails with ``CI=true`` and s
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -184,6 +185,19 @@ def test_no_python_at_all_is_one_clear_line(tmp_path: Path) -> None:
         "deploystatus needs Python 3.11 or newer, and found neither python3.11 nor python3 on "
         "PATH: install one, or pass it: make run PYTHON=/path/to/python3.11"
     ]
+
+
+def test_no_npm_is_one_clear_line_before_anything_is_installed(tmp_path: Path) -> None:
+    bin_dir = fake_bin(tmp_path / "bin")
+    (bin_dir / "python3").symlink_to(sys.executable)  # a Python 3.11+, and no npm
+    work = copy_of_the_makefile(tmp_path / "repo")
+
+    result = make("run", cwd=work, env={"PATH": str(bin_dir)})
+
+    assert result.returncode != 0
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("npm is missing"), result.stdout
+    assert not (work / ".venv").exists()
 
 
 def _stamped_venv(work: Path, version: str) -> None:
@@ -423,3 +437,32 @@ def test_make_dev_env_says_what_it_started_and_how_to_stop_it(tmp_path: Path) ->
         stopped = make("delete-dev-env", *where)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert not data_dir.exists()
+
+
+# make soak and make bench-quick say what they are doing
+
+
+def test_soak_prints_elapsed_over_total_requests_and_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = importlib.util.spec_from_file_location("soak_script", ROOT / "soak" / "soak.py")
+    assert spec is not None and spec.loader is not None
+    soak = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, soak)  # for its dataclasses
+    spec.loader.exec_module(soak)
+
+    assert 10 <= soak.PROGRESS_SECONDS <= 15
+    tally = soak.Tally()
+    tally.add("write", 0.01, None)
+    tally.add("read /current", 0.02, "HTTP 503")
+    assert tally.counts() == (2, 1)
+    assert soak.progress_line(30.4, 180, 2, 1) == "soak: 30s/180s, 2 requests, 1 errors"
+    assert soak.progress_line(181.0, 180, 2, 1).startswith("soak: 180s/180s")
+
+
+def test_bench_quick_closes_saying_it_is_informational() -> None:
+    from bench import run
+
+    assert "informational" in run.QUICK_IS_INFORMATIONAL
+    assert "NOT MET" in run.QUICK_IS_INFORMATIONAL
+    assert "does not fail" in run.QUICK_IS_INFORMATIONAL
