@@ -222,12 +222,13 @@ reliability-report: $(DEV_STAMP) ## rerun the reliability tests and render their
 	$(BIN)/python tools/reliability_report.py --tests .reliability/tests.json \
 		--soak .reliability/soak.json --doc docs/reliability.md
 
-# The lock files, resolved by uv (in a throwaway .lock-venv) for Python 3.11 from pyproject.toml
-# (and its build requirement, setuptools, which the installs build deploystatus with). The runtime
-# lock is resolved within the dev lock, so a package in both has one version.
+# The lock files, resolved by uv (in a throwaway .lock-venv) from pyproject.toml and its build
+# requirement (setuptools, which the installs build deploystatus with), for Python 3.11 and up
+# on every platform (markers: uvloop not on Windows). The runtime lock is resolved within the
+# dev lock, so that a package in both has one version.
 LOCK_PYTHON := .lock-venv/bin/python
 LOCK_UV := .lock-venv/bin/uv
-LOCK_COMPILE = $(LOCK_UV) pip compile --quiet --generate-hashes --python-version 3.11 \
+LOCK_COMPILE = $(LOCK_UV) pip compile --quiet --generate-hashes --universal --python-version 3.11 \
 	--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
 BUILD_REQUIRES = $(LOCK_PYTHON) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")'
 
