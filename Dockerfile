@@ -16,9 +16,11 @@ WORKDIR /build
 # README.md is the package's long description: the build needs it.
 COPY pyproject.toml README.md requirements.lock ./
 COPY src ./src
-# Only "." is requested, so only the runtime dependencies are installed, each at the
-# version requirements.lock pins.
-RUN pip install -c requirements.lock .
+# The runtime set only (not the dev tools of requirements-dev.lock), every file checked
+# against its hash in requirements.lock; setuptools, pinned there too, builds deploystatus
+# itself, which brings no dependency the lock has not installed.
+RUN pip install --require-hashes -r requirements.lock
+RUN pip install --no-deps --no-build-isolation .
 
 
 FROM python:3.11-slim

@@ -95,6 +95,18 @@ class Tally:
                 if len(self.examples) < 10:
                     self.examples.append(f"{kind}: {error}")
 
+    def counts(self) -> tuple[int, int]:
+        """Requests so far, and errors among them."""
+        with self.lock:
+            return sum(map(len, self.latencies.values())), sum(self.errors.values())
+
+
+PROGRESS_SECONDS = 10.0  # a progress line this often
+
+
+def progress_line(elapsed: float, total: float, requests: int, errors: int) -> str:
+    return f"soak: {min(elapsed, total):.0f}s/{total:g}s, {requests} requests, {errors} errors"
+
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
@@ -246,8 +258,13 @@ def main(argv: list[str] | None = None) -> int:
                 thread.start()
             peak = {"api": 0, "engine": 0}
             warm_taken = False
+            next_progress = began + PROGRESS_SECONDS
             while any(thread.is_alive() for thread in threads):
                 time.sleep(1.0)
+                if time.monotonic() >= next_progress:
+                    next_progress += PROGRESS_SECONDS
+                    line = progress_line(time.monotonic() - began, args.seconds, *tally.counts())
+                    print(line, flush=True)
                 api, engine = rss_kib(server.pid), sum(rss_kib(p) or 0 for p in engines)
                 peak["api"] = max(peak["api"], api or 0)
                 peak["engine"] = max(peak["engine"], engine)

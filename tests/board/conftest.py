@@ -8,11 +8,12 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.support.browsers import CHROMIUM, close_page, open_page
+from tests.support.browsers import CHROMIUM, check_chromium, close_page, open_page
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    check_chromium()  # skips where Chromium is missing, fails with CI=true
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM)
         try:

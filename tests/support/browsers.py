@@ -32,16 +32,33 @@ WAIT_MS = 15_000  # the longest any step may take to show (several refreshes)
 expect.set_options(timeout=WAIT_MS)
 
 
+MISSING_CHROMIUM = (
+    "Chromium is not installed (looked for $DEPLOYSTATUS_CHROMIUM, then chromium on PATH): "
+    "`make test` installs it with `apt-get install chromium` when run as root on Debian; "
+    "elsewhere install it, or point DEPLOYSTATUS_CHROMIUM at a Chromium binary"
+)
+
+
+def chromium_missing() -> bool:
+    return not CHROMIUM or not Path(CHROMIUM).is_file()
+
+
 def require_chromium() -> None:
-    """Skip the calling test module (call it at import) where no Chromium can be found."""
-    if not CHROMIUM or not Path(CHROMIUM).is_file():
-        pytest.skip(
-            "Chromium is not installed (looked for $DEPLOYSTATUS_CHROMIUM, then chromium on "
-            "PATH): `make test` installs it with `apt-get install chromium` when run as root "
-            "on Debian; elsewhere install it, or point DEPLOYSTATUS_CHROMIUM at a Chromium "
-            "binary",
-            allow_module_level=True,
-        )
+    """Skip the calling test module (call it at import) where no Chromium can be found, except
+    in CI (``CI=true``): there its tests fail instead, in the ``browser`` fixture
+    (`check_chromium`), and the rest of the run goes on."""
+    if chromium_missing() and os.environ.get("CI") != "true":
+        pytest.skip(MISSING_CHROMIUM, allow_module_level=True)
+
+
+def check_chromium() -> None:
+    """Where no Chromium can be found, skip the test, or fail it in CI (``CI=true``): browser
+    tests that silently never run check nothing."""
+    if not chromium_missing():
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{MISSING_CHROMIUM} (CI=true: the browser tests must run)", pytrace=False)
+    pytest.skip(MISSING_CHROMIUM)
 
 
 def now_minus(seconds: float) -> str:

@@ -292,7 +292,8 @@ def test_dockerfile_builds_a_venv_from_the_lock_and_copies_it() -> None:
     stages = [arguments for keyword, arguments in instructions if keyword == "FROM"]
     assert stages == ["python:3.11-slim AS builder", "python:3.11-slim"]
     runs = [arguments for keyword, arguments in instructions if keyword == "RUN"]
-    assert "pip install -c requirements.lock ." in runs
+    assert "pip install --require-hashes -r requirements.lock" in runs
+    assert "pip install --no-deps --no-build-isolation ." in runs
     assert ("COPY", "--from=builder /opt/venv /opt/venv") in _final_stage()
 
 
