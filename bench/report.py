@@ -443,6 +443,14 @@ def _machine_lines(meta: dict[str, Any]) -> list[str]:
     ]
 
 
+def _duration(results: dict[str, Any]) -> str:
+    """How long the run behind the page took, as it recorded it."""
+    seconds = results["meta"].get("seconds")
+    if seconds is None:
+        return "its duration was not recorded"
+    return f"the run behind this page took {seconds:.0f} s, about {seconds / 60:.0f} minutes"
+
+
 def current_shards(meta: dict[str, Any]) -> int:
     return int(meta.get("current_shards", 8))  # runs that did not record it had 8
 
@@ -729,9 +737,10 @@ def render(results: dict[str, Any], plot_link: str | None) -> str:
     out += [
         "## Reproducing",
         "",
-        "`make bench` (about 5 minutes on 2 cores, under 10 by design) regenerates this page and "
+        f"`make bench` ({_duration(results)}) regenerates this page and "
         "docs/performance/results.json (the raw figures, every repetition); `make bench-quick` "
-        "(under 2 minutes, smaller sizes) writes build/bench-quick/ instead. `python -m bench "
+        "(smaller sizes, about 2.5 minutes; informational) writes build/bench-quick/ instead. "
+        "`python -m bench "
         "--only writes,current` runs a subset; `python -m bench.report RESULTS.json PAGE.md` "
         "regenerates a page from raw results. The regression guard that runs in `make test` is "
         "tests/api/test_call_counts.py: it counts DynamoDB requests per endpoint instead of "

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smaller sizes and shorter runs (under 2 minutes); writes under build/bench-quick/",
+        help="smaller sizes and shorter runs (about 2.5 minutes); writes under build/bench-quick/",
     )
     parser.add_argument(
         "--only",
