@@ -43,6 +43,19 @@ def describe(settings: Settings) -> str:
     return f"table {settings.table} in {where}, {region}"
 
 
+def confirm(question: str, *, yes: bool, refusal: str) -> None:
+    """Return when a destructive command may go on: ``--yes`` was given, or a person at a
+    terminal typed ``yes`` to ``question``. Otherwise exit 1 with one line: ``refusal``
+    where nobody can be asked (stdin is not a terminal), "nothing changed" on another
+    answer."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise SystemExit(f"deploystatus: {refusal}")
+    if input(f"{question} Type 'yes': ").strip() != "yes":
+        raise SystemExit("deploystatus: nothing changed")
+
+
 def confirm_remote(settings: Settings, action: str, *, remote: bool) -> None:
     """Return when ``action`` may go on: the table is local, ``--remote`` was given, or a
     person at a terminal typed the table's name. Otherwise exit with one line saying why."""

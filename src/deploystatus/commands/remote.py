@@ -24,6 +24,7 @@ from ._client import (
 )
 from ._help import examples
 from ._output import Column, Output, age, field, print_records
+from ._target import confirm
 
 PANEL = "Client: post and read records"
 
@@ -272,15 +273,11 @@ def remove_record(
         "Timestamp": timestamp,
     }
     named = _shown(record)
-    if not yes:
-        if not sys.stdin.isatty():
-            raise ClientError(
-                "remove-record deletes a record from the history; pass --yes to confirm"
-            )
-        answer = input(f"Remove {named} from the history at {url}? Type 'yes': ")
-        if answer.strip() != "yes":
-            print("deploystatus: nothing changed")
-            raise typer.Exit(1)
+    confirm(
+        f"Remove {named} from the history at {url}?",
+        yes=yes,
+        refusal="remove-record deletes a record from the history; pass --yes to confirm",
+    )
     service = Service(url, token)
     # Safe to resend: once removed, the record is a 404 and nothing changes.
     response: Response = send_with_retries(

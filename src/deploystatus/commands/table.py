@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from typing import Annotated
 
 import typer
@@ -14,7 +13,7 @@ from deploystatus.errors import StorageError
 from deploystatus.storage import Store, open_client
 
 from ._help import examples
-from ._target import REMOTE_HELP, confirm_remote
+from ._target import REMOTE_HELP, confirm, confirm_remote
 
 PANEL = "Table chores"
 
@@ -68,15 +67,11 @@ def reset(
     settings = Settings()
     confirm_remote(settings, "delete every record in", remote=remote)
     where = settings.endpoint_url or "AWS"
-    if not yes:
-        if not sys.stdin.isatty():
-            raise SystemExit(
-                "deploystatus: reset deletes every record; pass --yes to confirm (make reset YES=1)"
-            )
-        answer = input(f"Delete every record in {settings.table} at {where}? Type 'yes': ")
-        if answer.strip() != "yes":
-            print("deploystatus: nothing changed")
-            raise typer.Exit(1)
+    confirm(
+        f"Delete every record in {settings.table} at {where}?",
+        yes=yes,
+        refusal="reset deletes every record; pass --yes to confirm (make reset YES=1)",
+    )
     try:
         asyncio.run(_reset_table(settings))
     except StorageError as exc:
