@@ -10,12 +10,9 @@ from types import FrameType
 from typing import Annotated, Any, NoReturn
 
 import typer
-import uvicorn
 
-from deploystatus.app import create_app, freeze_startup_heap
 from deploystatus.config import Settings
 from deploystatus.logs import LogFormat, log_config
-from deploystatus.web.server import server_options
 
 from ._help import examples
 from .engines import Engine, EngineError, LocalEngine, check_port_free, start_engine
@@ -58,6 +55,12 @@ def _serve(
 ) -> int:
     # On SIGTERM in-flight requests get shutdown_timeout_seconds to finish while no new
     # connection is accepted; what a connection may send is bounded (web/server.py).
+    # Imported here, not at the top: the client commands start without the server's imports.
+    import uvicorn
+
+    from deploystatus.app import create_app, freeze_startup_heap
+    from deploystatus.web.server import server_options
+
     logging_config = log_config(settings.log_format or log_format, settings.log_level)
     try:
         bounded = server_options(settings)
