@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import random
 import sys
 import time
@@ -52,7 +51,6 @@ def _request(
     method: str, url: str, body: bytes | None = None, timeout: float = 30, token: str | None = None
 ) -> Response:
     headers = {"Content-Type": "application/json"} if body is not None else {}
-    token = token or os.environ.get("DEPLOYSTATUS_TOKEN")
     if token:
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(url, data=body, method=method, headers=headers)
@@ -101,23 +99,25 @@ def _say_retry(problem: str, wait: float, attempt: int, attempts: int) -> None:
 
 
 def send_with_retries(
+    service: Service,
     method: str,
-    url: str,
+    path: str,
     body: bytes | None,
     *,
     attempts: int,
+    options: dict[str, str | None] | None = None,
     max_delay: float = 8.0,
-    token: str | None = None,
 ) -> Response:
     """Send, retrying connection failures and 429/502/503/504 with backoff and jitter; each
     retry is one line on stderr, so that a pipeline never waits in silence.
 
     Safe for ``POST /records``: the service stores a record once however often it is sent.
     """
+    url = service.endpoint(path, options)
     delay = 0.5
     for attempt in range(1, attempts + 1):
         try:
-            response = _request(method, url, body, token=token)
+            response = _request(method, url, body, token=service.token)
         except ValueError as error:  # urllib: no scheme, bad port...
             raise ClientError(f"invalid URL {url!r}: {error}") from error
         except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out
@@ -138,8 +138,7 @@ def send_with_retries(
 
 def get(service: Service, path: str, options: dict[str, str | None] | None = None) -> bytes:
     """A read: the body of a ``200``, or the command ends with the service's message."""
-    url = service.endpoint(path, options)
-    response = send_with_retries("GET", url, None, attempts=3, token=service.token)
+    response = send_with_retries(service, "GET", path, None, attempts=3, options=options)
     if response.status != 200:
         raise ClientError(f"{response.status}: {error_text(response)}")
     return response.body

@@ -15,7 +15,6 @@ import typer
 from ._client import (
     DEFAULT_URL,
     ClientError,
-    Response,
     Service,
     error_code,
     error_text,
@@ -107,10 +106,7 @@ def post(
         "Timestamp": timestamp,
     }
     body = json.dumps({"Records": [record]}).encode()
-    service = Service(url, token)
-    response = send_with_retries(
-        "POST", service.endpoint("/records"), body, attempts=retries, token=token
-    )
+    response = send_with_retries(Service(url, token), "POST", "/records", body, attempts=retries)
     if response.status != 200:
         raise ClientError(f"{response.status}: {error_text(response)}")
     print(f"posted {component} {environment} {state} {timestamp}")
@@ -278,14 +274,13 @@ def remove_record(
         yes=yes,
         refusal="remove-record deletes a record from the history; pass --yes to confirm",
     )
-    service = Service(url, token)
     # Safe to resend: once removed, the record is a 404 and nothing changes.
-    response: Response = send_with_retries(
+    response = send_with_retries(
+        Service(url, token),
         "POST",
-        service.endpoint("/admin/remove-record"),
+        "/admin/remove-record",
         json.dumps(record).encode(),
         attempts=retries,
-        token=token,
     )
     if response.status == 404 and error_code(response) == "record_not_found":
         raise ClientError(
