@@ -759,25 +759,6 @@ def make(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     )
 
 
-def makefile_targets() -> set[str]:
-    text = (REPO_ROOT / "Makefile").read_text()
-    return set(re.findall(r"^([a-z][a-z_-]*):(?!=)", text, flags=re.MULTILINE))
-
-
-def test_make_help_lists_every_target_including_the_reference_aliases() -> None:
-    result = make("help")
-
-    assert result.returncode == 0, result.stderr
-    listed = set(re.findall(r"^  make (\S+)", result.stdout, flags=re.MULTILINE))
-    aliases = {
-        "dev_env", "data_generation", "run_api_local", "reset_dev_env",
-        "run_all_docker_compose", "delete_dev_env",
-    }  # fmt: skip
-    assert aliases <= listed
-    assert listed == makefile_targets()
-    assert {"help", "dev-env", "data", "reset", "delete-dev-env", "run", "test"} <= listed
-
-
 @pytest.fixture
 def background() -> Iterator[set[Identity]]:
     """Processes a test started in the background (not its children): at teardown, those

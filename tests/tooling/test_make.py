@@ -92,6 +92,13 @@ def test_make_help_lists_every_target_and_every_variable_with_its_default() -> N
     listed = set(re.findall(r"^  make (\S+)", result.stdout, flags=re.MULTILINE))
     targets = set(re.findall(r"^([a-z][a-z_-]*):(?!=)", MAKEFILE.read_text(), re.MULTILINE))
     assert listed == targets
+    # The reference's target names, so that muscle memory works.
+    aliases = {
+        "dev_env", "data_generation", "run_api_local", "reset_dev_env",
+        "run_all_docker_compose", "delete_dev_env",
+    }  # fmt: skip
+    assert aliases <= listed
+    assert {"help", "dev-env", "data", "reset", "delete-dev-env", "run", "test"} <= listed
 
     shown = dict(re.findall(r"^  ([A-Z_]+)\s+(\S+)", result.stdout, flags=re.MULTILINE))
     expected = variables()
