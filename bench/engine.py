@@ -11,12 +11,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from deploystatus.config import Settings
+from deploystatus.facts import add, first
 from deploystatus.records import HistoryRange
+from deploystatus.states import Classifier
 from deploystatus.storage import open_client
 from deploystatus.storage.dynamodb import Client, ConditionalCheckFailed
 from deploystatus.storage.store import (  # the store's own calls, not copies of them
     CURRENT_SHARDS,
+    current_put,
     current_query,
+    current_reads,
     history_query,
     write_plan,
 )
@@ -30,6 +34,7 @@ class Engine:
         self.table = table
         # As the store does: a bound on calls in flight shared by every caller.
         self._slots = asyncio.Semaphore(max_concurrent_calls)
+        self._classify = Classifier()
 
     async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         async with self._slots:
@@ -37,11 +42,21 @@ class Engine:
 
     async def put(self, batch: Sequence[Sent]) -> None:
         """What `Store.put` sends for a batch (its own `write_plan`): history in concurrent
-        ``BatchWriteItem`` calls, then each deployable's latest as a conditional
-        ``PutItem``, concurrently."""
+        ``BatchWriteItem`` calls while ``BatchGetItem`` reads the current items, then each
+        deployable's item with its facts as a conditional ``PutItem``, concurrently."""
         plan = write_plan(self.table, [sent.stored() for sent in batch])
-        await asyncio.gather(*(self._batch_write(request) for request in plan.history))
-        await asyncio.gather(*(self._put_current(put) for put in plan.current))
+        reads = current_reads(self.table, list(plan.deployables))
+        await asyncio.gather(
+            *(self._batch_write(request) for request in plan.history),
+            *(self.call("BatchGetItem", request) for request in reads),
+        )
+        puts = []
+        for records in plan.deployables.values():
+            facts = first(records[0], self._classify, "bench")
+            for record in records[1:]:
+                facts = add(facts, record, self._classify) or facts
+            puts.append(current_put(self.table, facts, None))
+        await asyncio.gather(*(self._put_current(put) for put in puts))
 
     async def _batch_write(self, request: dict[str, Any]) -> None:
         for _ in range(100):  # bounded: a local engine leaves nothing unprocessed anyway

@@ -29,6 +29,13 @@ resource "aws_dynamodb_table" "deployment_status" {
 
   deletion_protection_enabled = true
 
+  # History items carry Expires when DEPLOYSTATUS_HISTORY_RETENTION_DAYS is set; current
+  # state never does. Without the setting no item has the attribute, and nothing expires.
+  ttl {
+    attribute_name = "Expires"
+    enabled        = true
+  }
+
   # Encrypted with the AWS managed key (aws/dynamodb): callers need no KMS permission.
   server_side_encryption {
     enabled = true
@@ -44,6 +51,7 @@ data "aws_iam_policy_document" "service" {
     sid    = "DeployStatusTable"
     effect = "Allow"
     actions = [
+      "dynamodb:BatchGetItem",
       "dynamodb:BatchWriteItem",
       "dynamodb:DeleteItem",
       "dynamodb:DescribeTable",

@@ -119,6 +119,11 @@ class Settings(BaseSettings):
     cursor_secret: SecretStr | None = None  # unset: random per process (see cursors.py)
     state_classes: str | None = None  # CLASS=KEYWORD,...;... (states.parse_rules)
     board_refresh_seconds: float = Field(default=5.0, gt=0)
+    # A deployable in progress for longer than this is stuck (facts.py).
+    stuck_after_seconds: int = Field(default=3600, gt=0)
+    # History items expire this many days after their record's time (a DynamoDB TTL on the
+    # Expires attribute; reads leave expired items out at once). None: kept for ever.
+    history_retention_days: int | None = Field(default=None, gt=0, le=36_500)
     # /docs, the Swagger UI page: its script and stylesheet come from a third-party CDN, on the
     # board's origin, so it is off unless asked for (/openapi.json is always served).
     api_docs: bool = False

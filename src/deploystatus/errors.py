@@ -6,6 +6,7 @@
     ├── Forbidden                the service will not do this, whoever asks (no admin
     │                            token can be presented while authentication is off)
     ├── RecordNotFound           no such record to remove: nothing was changed
+    ├── DeployableNotFound       no record of that component in that environment
     ├── RequestTooLarge          body or record count over the configured limit
     ├── RequestTimeout           the body did not arrive within the configured time
     └── StorageError             DynamoDB failed in a way that retrying will not fix
@@ -56,6 +57,10 @@ class Forbidden(DeployStatusError):
 
 class RecordNotFound(DeployStatusError):
     code = "record_not_found"
+
+
+class DeployableNotFound(DeployStatusError):
+    code = "deployable_not_found"
 
 
 class RequestTooLarge(DeployStatusError):

@@ -3,6 +3,8 @@ read."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -23,25 +25,63 @@ STATE_MAX = 128
 Position = dict[str, Any]
 
 
+class Details(NamedTuple):
+    """What a writer may tell about a deployment besides its state, all optional:
+    ``commit_timestamp`` is canonical UTC like a record's timestamp."""
+
+    version: str | None = None
+    revision: str | None = None
+    actor: str | None = None
+    link: str | None = None
+    message: str | None = None
+    commit_timestamp: str | None = None
+
+    @property
+    def digest(self) -> str:
+        """16 hex digits that decide between two records that differ only in their details
+        (see `Record.precedence`): a pure function of the values, so every process and
+        every arrival order picks the same one."""
+        text = json.dumps(list(self), ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# The API's name of each detail, in `Details` order (bodies, and the JSON stored with a record).
+DETAIL_NAMES = ("Version", "Revision", "Actor", "Link", "Message", "CommitTimestamp")
+
+
 class Record(NamedTuple):
     """One deployment event. ``timestamp`` is canonical UTC (see `timestamps.canonical`),
     so records compare by time with plain string comparison. A named tuple: reads build
-    one per item, and a tuple is built in half the time of a frozen dataclass."""
+    one per item, and a tuple is built in half the time of a frozen dataclass.
+
+    Its identity is (component, environment, state, timestamp): ``details`` ride along, and
+    of two records with one identity the store keeps one (`precedence`)."""
 
     component: str
     environment: str
     state: str
     timestamp: str
+    details: Details | None = None
 
     @property
     def deployable(self) -> tuple[str, str]:
         return self.component, self.environment
 
     @property
-    def precedence(self) -> tuple[str, str]:
-        """Which of two records of one deployable is its current state: the later one, and
-        at an equal instant the greater state, so every arrival order gives the same answer."""
-        return self.timestamp, self.state
+    def identity(self) -> tuple[str, str, str, str]:
+        return self.component, self.environment, self.state, self.timestamp
+
+    @property
+    def precedence(self) -> tuple[str, str, str]:
+        """Which of two records of one deployable is its current state: the later one; at
+        an equal instant the greater state (by code point); for one identity the one with
+        details over the one without, and between two with details the greater digest. So
+        every arrival order gives the same answer."""
+        details = self.details
+        return self.timestamp, self.state, "" if details is None else details.digest
+
+    def without_details(self) -> Record:
+        return self if self.details is None else self._replace(details=None)
 
 
 def component_problem(value: str) -> str | None:
@@ -69,6 +109,27 @@ def state_problem(value: str) -> str | None:
     if 0xD800 <= code <= 0xDFFF:
         return f"must be valid Unicode (found the lone surrogate U+{code:04X})"
     return f"must not contain control characters (found U+{code:04X})"
+
+
+# Bounds of the details (`Details`), in characters.
+DETAIL_MAX = {"Version": 128, "Revision": 128, "Actor": 128, "Link": 2048, "Message": 512}
+_LINK = re.compile(r"https?://[^/?#\s]+([/?#]\S*)?\Z", re.ASCII | re.IGNORECASE)
+
+
+def detail_problem(name: str, value: str) -> str | None:
+    """Why ``value`` cannot be the detail ``name`` (one of `DETAIL_MAX`)."""
+    maximum = DETAIL_MAX[name]
+    if len(value) > maximum:
+        return f"must be at most {maximum} characters (it is {len(value)})"
+    forbidden = _STATE_FORBIDDEN.search(value)
+    if forbidden is not None:
+        code = ord(forbidden.group())
+        if 0xD800 <= code <= 0xDFFF:
+            return f"must be valid Unicode (found the lone surrogate U+{code:04X})"
+        return f"must not contain control characters (found U+{code:04X})"
+    if name == "Link" and not _LINK.match(value):
+        return "must be an absolute http:// or https:// URL without spaces"
+    return None
 
 
 _MS = 1_000_000

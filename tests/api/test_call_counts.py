@@ -126,7 +126,7 @@ def get_calls(client: TestClient, counter: CallCounter, path: str) -> tuple[int,
 @pytest.mark.parametrize(
     ("count", "deployables"), [(1, 1), (25, 25), (26, 3), (60, 7), (501, 10), (1000, 1)]
 )
-def test_post_makes_a_batch_write_per_25_records_and_a_put_per_deployable(
+def test_post_makes_a_batch_write_per_25_records_and_a_read_and_a_put_per_deployable(
     counted: tuple[TestClient, CallCounter], count: int, deployables: int
 ) -> None:
     client, counter = counted
@@ -134,7 +134,14 @@ def test_post_makes_a_batch_write_per_25_records_and_a_put_per_deployable(
     post(client, batch)
     assert counter.take() == {
         "BatchWriteItem": math.ceil(count / BATCH_SIZE),
+        "BatchGetItem": math.ceil(deployables / 100),
         "PutItem": deployables,
+    }
+    # Sent again, the batch changes nothing: the current items are read, not written.
+    post(client, batch)
+    assert counter.take() == {
+        "BatchWriteItem": math.ceil(count / BATCH_SIZE),
+        "BatchGetItem": math.ceil(deployables / 100),
     }
 
 
@@ -143,10 +150,32 @@ def test_current_costs_one_query_per_shard_however_much_history_the_table_holds(
 ) -> None:
     client, counter = counted
     post(client, records("small", 5, 10))
-    assert get_calls(client, counter, "/current") == (5, {"Query": CURRENT_SHARDS})
+    for path in ("/current", "/current?details=true"):
+        assert get_calls(client, counter, path) == (5, {"Query": CURRENT_SHARDS})
 
     post(client, over_a_page("bulky")[1])  # two more deployables, over 1 MB of history
-    assert get_calls(client, counter, "/current") == (7, {"Query": CURRENT_SHARDS})
+    for path in ("/current", "/current?details=true"):
+        assert get_calls(client, counter, path) == (7, {"Query": CURRENT_SHARDS})
+
+
+def test_the_facts_of_every_deployable_cost_as_much_as_current_state_however_long_history(
+    counted: tuple[TestClient, CallCounter],
+) -> None:
+    """The board's matrix: every deployable's details and derived facts (since when, last
+    success) in one Query per shard, not one read per deployable or per record."""
+    client, counter = counted
+    states = ("deploy-started", "deploy-success", "deploy-failed")
+    streaks = [
+        deployment(f"svc-{i % 20}", f"env-{'abc'[i % 3]}", states[i // 60 % 3], timestamp(i))
+        for i in range(3000)
+    ]
+    post(client, streaks)
+    facts = client.get("/current?details=true").json()["Records"]
+    assert len(facts) == 60 and all(f["Since"] is not None for f in facts)
+    assert get_calls(client, counter, "/current?details=true") == (60, {"Query": CURRENT_SHARDS})
+    counter.take()
+    assert client.get("/deployables/svc-1/env-b").status_code == 200
+    assert counter.take() == {"GetItem": 1}
 
 
 def test_historical_costs_one_query_per_page_of_its_own_component(

@@ -24,7 +24,9 @@ from deploystatus.tokens import new_token, parse_tokens
 from tests.conftest import run_with_store
 from tests.support.answers import error_body
 from tests.support.factories import (
+    body,
     deployment,
+    make_record,
     post_ok,
     read_records,
     records_body,
@@ -329,3 +331,28 @@ def test_a_refusal_while_authentication_is_off_is_audited(
         client.post(PATH, content=json.dumps(SUCCEEDED))
     (line,) = audit_lines(caplog)
     assert (line["outcome"], line["token"], line["level"]) == ("refused", None, "WARNING")
+
+
+def test_removal_takes_the_record_with_every_detail_and_derives_the_facts_again(
+    secured: TestClient, tokens: Tokens
+) -> None:
+    good = make_record(State="deploy-success", Timestamp="2024-07-30T14:00:00Z")
+    bad = make_record(State="deploy-failed", Timestamp="2024-07-30T14:06:41Z")
+    variants = [bad, {**bad, "Version": "2.0"}, {**bad, "Version": "2.1", "Actor": "jdoe"}]
+    response = secured.post("/records", content=body(good, *variants))
+    assert response.status_code == 200
+    before = secured.get("/current?details=true").json()["Records"][0]
+    assert before["Class"] == "failed" and "Version" in before
+
+    response = remove(secured, tokens.admin, bad)  # named without details
+    assert response.content == removal_body(bad, True, good)
+    assert secured.get("/historical/abc.def?details=true").json()["Records"] == [
+        {**good, "Timestamp": "2024-07-30T14:00:00Z"}
+    ]
+    (after,) = secured.get("/current?details=true").json()["Records"]
+    assert (after["State"], after["Class"], after["Since"]) == (
+        "deploy-success",
+        "success",
+        "2024-07-30T14:00:00Z",
+    )
+    assert after["LastSuccess"] == {"Timestamp": "2024-07-30T14:00:00Z", "State": "deploy-success"}

@@ -12,12 +12,12 @@ from tests.support.processes import Launcher
 
 COMMANDS = [
     ["serve"], ["dev"], ["local-db"],
-    ["init-table"], ["reset"], ["generate"], ["migrate-legacy"], ["token", "create"],
-    ["post"], ["current"], ["history"], ["remove-record"],
+    ["init-table"], ["reset"], ["generate"], ["migrate-legacy"], ["derive-facts"],
+    ["token", "create"], ["post"], ["current"], ["history"], ["remove-record"],
 ]  # fmt: skip
 GROUPS = {
     "Run the service": ["serve", "dev", "local-db"],
-    "Table chores": ["init-table", "reset", "generate", "migrate-legacy", "token"],
+    "Table chores": ["init-table", "reset", "generate", "migrate-legacy", "derive-facts", "token"],
     "Client: post and read records": ["post", "current", "history", "remove-record"],
 }
 

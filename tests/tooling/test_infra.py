@@ -24,7 +24,7 @@ import yaml
 import deploystatus
 from deploystatus.config import Settings
 from deploystatus.storage import store
-from deploystatus.storage.store import table_definition
+from deploystatus.storage.store import EXPIRES, table_definition
 from tests.support import terraform
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,6 +166,11 @@ def test_terraform_variables() -> None:
     }
     assert variables >= {"table_name", "region"}
     assert _variable_default("${var.table_name}") == Settings.model_fields["table"].default
+
+
+def test_terraform_expires_history_on_the_attribute_the_store_writes() -> None:
+    table = _labelled("resource", *TABLE)
+    assert table["ttl"] == [{"attribute_name": EXPIRES, "enabled": True}]
 
 
 def test_terraform_table_is_protected() -> None:

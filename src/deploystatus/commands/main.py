@@ -14,7 +14,7 @@ from pydantic import AliasChoices, ValidationError
 
 from deploystatus.config import Settings
 
-from . import generate, migrate, remote, service, table, tokens
+from . import facts, generate, migrate, remote, service, table, tokens
 from ._client import ClientError
 
 HELP = """\
@@ -56,6 +56,7 @@ def build() -> typer.Typer:
     table.register(app)
     generate.register(app)
     migrate.register(app)
+    facts.register(app)
     tokens.register(app)
     remote.register(app)
     return app

@@ -4,13 +4,22 @@ it, one read per access pattern (docs/design.md, "Access patterns").
 One table, string keys ``PK`` and ``SK`` (see docs/design.md for the reasoning):
 
     history   PK = "H#" + component             SK = timestamp "#" environment "#" state
+                                                     [U+0001 digest]
+                                                D = details (JSON), Expires = TTL
     current   PK = "CURRENT#" + shard (0-3)     SK = component "#" environment
-                                                Latest = timestamp "#" state
+                                                Latest = timestamp "#" ordered(state)
+                                                         [U+0001 digest]
+                                                D = details, and the derived facts:
+                                                Since, Break, Success, Rules, Rev
 
 ``timestamp`` is the canonical UTC form (fixed width), so sort-key order is time order and
-``Latest`` compares as (timestamp, state). Neither component nor environment may contain
-``#``, and ``#`` sorts below every character they may contain, so splitting is unambiguous
-and ``SK`` order of current items is (component, environment) order.
+``Latest`` compares as `Record.precedence` on every engine (``ordered``: _keys.py; the
+digest of a record's details follows its state when it has details, after U+0001, which no
+state contains). Neither component nor environment may contain ``#``, and ``#`` sorts
+below every character they may contain, so splitting is unambiguous and ``SK`` order of
+current items is (component, environment) order. A record with details is a history item
+of its own beside the same record without (or with other details): readers keep the one
+of greatest precedence, and all of them sort next to each other.
 
 The invariant every write keeps: a deployable's current item names a record its history
 holds, the latest one once writes settle. `put` writes history before current state;
@@ -21,14 +30,15 @@ docs/design.md, "Removing a record").
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import json
 import random
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Self, TypeVar
 
+from deploystatus import facts as derived
 from deploystatus import timestamps
 from deploystatus.config import Settings
 from deploystatus.errors import (
@@ -38,9 +48,12 @@ from deploystatus.errors import (
     StorageError,
     StorageUnavailable,
 )
+from deploystatus.facts import Facts
 from deploystatus.memo import Memo
-from deploystatus.records import HistoryRange, Position, Record, Removal
+from deploystatus.records import DETAIL_NAMES, Details, HistoryRange, Position, Record, Removal
+from deploystatus.states import DEFAULT_RULES, Classifier, Rules
 
+from ._keys import ordered, unordered
 from ._shared_read import SharedRead
 from ._slots import CallSlots
 from .dynamodb import Client, ConditionalCheckFailed, ResourceInUse, TableNotFound, send
@@ -50,7 +63,9 @@ T = TypeVar("T")
 CURRENT_SHARDS = 4  # part of the stored format: changing it needs a migration
 BATCH_SIZE = 25  # BatchWriteItem's limit
 CURRENT_RECORDS_LIMIT = 32_768  # deployables whose records reads reuse (560 bytes each)
-_READS = frozenset({"Query", "GetItem", "DescribeTable"})  # served first when calls queue
+_READS = frozenset(
+    {"Query", "GetItem", "BatchGetItem", "DescribeTable"}
+)  # served first when calls queue
 _MAX_BACKOFF = 1.0
 # History range reads (Store.history_page): see docs/design.md, "Query options".
 HISTORY_MAX_READ = 10_000  # items one page request reads at most when filtering by environment
@@ -60,6 +75,13 @@ _FILTERED_READ = 500  # items per Query call when filtering by environment
 SETTLE_ROUNDS = 20
 _EARLIEST = timestamps.canonical(timestamps.EARLIEST_NS)
 _LATEST = timestamps.canonical(timestamps.LATEST_NS)
+_VARIANT = "\x01"  # before the digest of a record's details, in history SK and Latest
+_STAMP = len(_EARLIEST)  # the canonical timestamp's fixed width
+EXPIRES = "Expires"  # history items' TTL attribute (infra/terraform enables it)
+_HISTORY_PROJECTION = f"SK, D, {EXPIRES}"
+_SECONDS_PER_DAY = 86_400
+_BATCH_GET = 100  # BatchGetItem's limit
+_DERIVE_PAGE = 100  # history items per Query when reading a streak back
 
 Item = dict[str, Any]
 
@@ -86,10 +108,32 @@ def current_shard(component: str) -> int:
 
 
 def _history_key(record: Record) -> Item:
-    return {
-        "PK": {"S": "H#" + record.component},
-        "SK": {"S": f"{record.timestamp}#{record.environment}#{record.state}"},
+    sort_key = f"{record.timestamp}#{record.environment}#{record.state}"
+    if record.details is not None:
+        sort_key += _VARIANT + record.details.digest
+    return {"PK": {"S": "H#" + record.component}, "SK": {"S": sort_key}}
+
+
+def _details_text(details: Details) -> str:
+    present = {
+        name: value for name, value in zip(DETAIL_NAMES, details, strict=True) if value is not None
     }
+    return json.dumps(present, ensure_ascii=False, separators=(",", ":"))
+
+
+def _details_of(text: str) -> Details:
+    stored = json.loads(text)
+    return Details(*(stored.get(name) for name in DETAIL_NAMES))
+
+
+def _history_item(record: Record, retention_days: int | None) -> Item:
+    item = _history_key(record)
+    if record.details is not None:
+        item["D"] = {"S": _details_text(record.details)}
+    if retention_days is not None:
+        seconds = timestamps.from_canonical(record.timestamp) // 1_000_000_000
+        item[EXPIRES] = {"N": str(seconds + retention_days * _SECONDS_PER_DAY)}
+    return item
 
 
 def _current_key(component: str, environment: str) -> Item:
@@ -100,50 +144,149 @@ def _current_key(component: str, environment: str) -> Item:
 
 
 def _latest(record: Record) -> Item:
-    return {"S": f"{record.timestamp}#{record.state}"}
+    text = f"{record.timestamp}#{ordered(record.state)}"
+    if record.details is not None:
+        text += _VARIANT + record.details.digest
+    return {"S": text}
 
 
-def _current_item(record: Record) -> Item:
-    return {**_current_key(record.component, record.environment), "Latest": _latest(record)}
+def _identity_text(place: derived.Key) -> str:
+    timestamp, state = place
+    return f"{timestamp}#{ordered(state)}"
+
+
+def _place(text: str) -> derived.Key:
+    return text[:_STAMP], unordered(text[_STAMP + 1 :])
+
+
+def _success_text(record: Record) -> str:
+    stored: dict[str, str] = {"Timestamp": record.timestamp, "State": record.state}
+    if record.details is not None:
+        stored["D"] = _details_text(record.details)
+    return json.dumps(stored, ensure_ascii=False, separators=(",", ":"))
+
+
+def _success_of(component: str, environment: str, text: str) -> Record:
+    stored = json.loads(text)
+    details = _details_of(stored["D"]) if "D" in stored else None
+    return Record(component, environment, stored["State"], stored["Timestamp"], details)
+
+
+def _current_item(record: Record, facts: Facts | None = None, revision: int | None = None) -> Item:
+    item = {**_current_key(record.component, record.environment), "Latest": _latest(record)}
+    if record.details is not None:
+        item["D"] = {"S": _details_text(record.details)}
+    if facts is not None:
+        item["Since"] = {"S": _identity_text(facts.since)}
+        if facts.breaker is not None:
+            item["Break"] = {"S": _identity_text(facts.breaker)}
+        if facts.last_success is not None:
+            item["Success"] = {"S": _success_text(facts.last_success)}
+        item["Rules"] = {"S": facts.rules}
+    if revision is not None:
+        item["Rev"] = {"N": str(revision)}
+    return item
+
+
+@dataclass(frozen=True)
+class Current:
+    """A current item as read: its record, its facts (None if it has none: written before
+    facts were kept, or by a removal), the revision writes condition on, and ``Latest``
+    as stored."""
+
+    record: Record
+    facts: Facts | None
+    revision: int | None
+    latest: str
+
+
+def _current_of(item: Item) -> Current:
+    component, environment = item["SK"]["S"].split("#", 1)
+    latest = item["Latest"]["S"]
+    details = _details_of(item["D"]["S"]) if "D" in item else None
+    record = _latest_record(component, environment, latest)._replace(details=details)
+    facts = None
+    if "Rules" in item and "Since" in item:
+        success = item.get("Success")
+        facts = Facts(
+            record,
+            _place(item["Since"]["S"]),
+            _place(item["Break"]["S"]) if "Break" in item else None,
+            None if success is None else _success_of(component, environment, success["S"]),
+            item["Rules"]["S"],
+        )
+    revision = int(item["Rev"]["N"]) if "Rev" in item else None
+    return Current(record, facts, revision, latest)
+
+
+def _latest_record(component: str, environment: str, latest: str) -> Record:
+    state = latest[_STAMP + 1 :].partition(_VARIANT)[0]
+    return Record(component, environment, unordered(state), latest[:_STAMP])
 
 
 @dataclass(frozen=True)
 class WritePlan:
-    """The calls that store a batch, in order: every ``BatchWriteItem`` of history (run
-    concurrently), then a conditional ``PutItem`` per deployable (run concurrently)."""
+    """How `Store.put` stores a batch: every ``BatchWriteItem`` of history (run
+    concurrently, while the deployables' current items are read), then, per deployable, its
+    records in precedence order, which a conditional ``PutItem`` makes current with the
+    facts derived from them."""
 
     history: list[Item]
-    current: list[Item]
+    deployables: dict[tuple[str, str], list[Record]]
 
 
-def write_plan(table: str, records: Sequence[Record]) -> WritePlan:
-    """What `Store.put` sends for ``records``: a pure function of them, so that what the
-    store writes can be measured without the store (bench/engine.py)."""
+def write_plan(
+    table: str, records: Sequence[Record], *, retention_days: int | None = None
+) -> WritePlan:
+    """The history writes of ``records`` and their deployables: a pure function of them, so
+    that what the store writes can be measured without the store (bench/engine.py)."""
     history: dict[tuple[str, str], Item] = {}
-    latest: dict[tuple[str, str], Record] = {}
+    deployables: dict[tuple[str, str], list[Record]] = {}
     for record in records:
-        key = _history_key(record)
-        history[(key["PK"]["S"], key["SK"]["S"])] = key
-        known = latest.get(record.deployable)
-        if known is None or record.precedence > known.precedence:
-            latest[record.deployable] = record
+        item = _history_item(record, retention_days)
+        history[(item["PK"]["S"], item["SK"]["S"])] = item
+        deployables.setdefault(record.deployable, []).append(record)
+    for group in deployables.values():
+        group.sort(key=lambda record: record.precedence)
     requests = [{"PutRequest": {"Item": item}} for item in history.values()]
     batches = [
         {"RequestItems": {table: requests[start : start + BATCH_SIZE]}}
         for start in range(0, len(requests), BATCH_SIZE)
     ]
-    return WritePlan(batches, [_current_put(table, record) for record in latest.values()])
+    return WritePlan(batches, deployables)
 
 
-def _current_put(table: str, record: Record) -> Item:
-    item = _current_item(record)
-    return {
-        "TableName": table,
-        "Item": item,
-        # Event time, not arrival time: never replace a later state.
-        "ConditionExpression": "attribute_not_exists(PK) OR Latest < :latest",
-        "ExpressionAttributeValues": {":latest": item["Latest"]},
-    }
+def current_reads(table: str, deployables: Sequence[tuple[str, str]]) -> list[Item]:
+    """The ``BatchGetItem`` calls that read the current items of ``deployables``."""
+    return [
+        {
+            "RequestItems": {
+                table: {
+                    "Keys": [
+                        _current_key(c, e) for c, e in deployables[start : start + _BATCH_GET]
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+        }
+        for start in range(0, len(deployables), _BATCH_GET)
+    ]
+
+
+def current_put(table: str, facts: Facts, stored: Current | None) -> Item:
+    """The ``PutItem`` that makes ``facts`` a deployable's current item, on condition that
+    the item is still ``stored`` as read (None: that there is none)."""
+    revision = 1 if stored is None or stored.revision is None else stored.revision + 1
+    put: Item = {"TableName": table, "Item": _current_item(facts.current, facts, revision)}
+    if stored is None:
+        put["ConditionExpression"] = "attribute_not_exists(PK)"
+    elif stored.revision is None:  # written before revisions, or by a removal
+        put["ConditionExpression"] = "attribute_not_exists(Rev) AND Latest = :latest"
+        put["ExpressionAttributeValues"] = {":latest": {"S": stored.latest}}
+    else:
+        put["ConditionExpression"] = "Rev = :rev"
+        put["ExpressionAttributeValues"] = {":rev": {"N": str(stored.revision)}}
+    return put
 
 
 def current_query(table: str, shard: int, prefix: str | None = None) -> Item:
@@ -180,7 +323,7 @@ def history_query(table: str, wanted: HistoryRange) -> Item:
         "TableName": table,
         "KeyConditionExpression": condition,
         "ExpressionAttributeValues": values,
-        "ProjectionExpression": "SK",
+        "ProjectionExpression": _HISTORY_PROJECTION,
         "ConsistentRead": True,
         "ScanIndexForward": not wanted.descending,
     }
@@ -211,15 +354,66 @@ def _check_position(values: Item, position: object) -> None:
 
 def _history_record(component: str, item: Item) -> Record:
     timestamp, environment, state = item["SK"]["S"].split("#", 2)
-    return Record(component, environment, state, timestamp)
+    if "D" not in item:
+        return Record(component, environment, state, timestamp)
+    state = state.partition(_VARIANT)[0]
+    return Record(component, environment, state, timestamp, _details_of(item["D"]["S"]))
+
+
+def _expired(item: Item, now: int) -> bool:
+    """Whether a history item's retention is over: DynamoDB deletes such items only some
+    time after, so reads leave them out themselves."""
+    expires = item.get(EXPIRES)
+    return expires is not None and int(expires["N"]) <= now
 
 
 def _current_record(stored: tuple[str, str]) -> Record:
-    """The record of a current item's ``(SK, Latest)``."""
+    """The record of a current item's ``(SK, Latest)``, without its details."""
     key, latest = stored
     component, environment = key.split("#", 1)
-    timestamp, state = latest.split("#", 1)
-    return Record(component, environment, state, timestamp)
+    return _latest_record(component, environment, latest)
+
+
+class _Collapsed:
+    """History items to records, a record's variants (the same record with other details,
+    next to each other in key order) made one: the one of greatest precedence. Fed item
+    after item; `take` gives the records that are complete. Each record keeps the key of
+    the item before its first one and of its last one, where a page may end."""
+
+    def __init__(self, component: str, environment: str | None, now: int) -> None:
+        self._component = component
+        self._partition = {"S": "H#" + component}
+        self._environment = environment
+        self._now = now
+        self.records: list[Record] = []
+        self.before: list[Item | None] = []  # the key of the item before each record's first
+        self.last: list[Item] = []  # the key of each record's last item
+        self._previous: Item | None = None
+
+    def feed(self, item: Item) -> None:
+        key = {"PK": self._partition, "SK": item["SK"]}
+        previous, self._previous = self._previous, key
+        if _expired(item, self._now):
+            return
+        record = _history_record(self._component, item)
+        if self._environment is not None and record.environment != self._environment:
+            return
+        if self.records and self.records[-1].identity == record.identity:
+            if record.precedence > self.records[-1].precedence:
+                self.records[-1] = record
+            self.last[-1] = key
+            return
+        self.records.append(record)
+        self.before.append(previous)
+        self.last.append(key)
+
+    def take(self, *, complete: bool) -> list[Record]:
+        """The records fed so far and not taken, but the last one unless ``complete`` (its
+        variants may follow)."""
+        end = len(self.records) if complete else max(len(self.records) - 1, 0)
+        taken = self.records[:end]
+        del self.records[:end], self.before[:end], self.last[:end]
+        return taken
 
 
 async def _all(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
@@ -245,6 +439,8 @@ class Store:
         *,
         max_concurrent_calls: int = 64,
         retry_seconds: float = 5.0,
+        rules: Rules = DEFAULT_RULES,
+        retention_days: int | None = None,
     ) -> None:
         self._client = client
         self.table = table
@@ -255,6 +451,9 @@ class Store:
         self._current = SharedRead(self._read_current)
         # Current items come back read after read: each one's record is built once.
         self._current_records = Memo(_current_record, CURRENT_RECORDS_LIMIT)
+        self.classify = Classifier(rules)
+        self.rules = derived.rules_fingerprint(rules)
+        self.retention_days = retention_days
 
     @classmethod
     def from_settings(cls, client: Client, settings: Settings) -> Self:
@@ -263,6 +462,8 @@ class Store:
             settings.table,
             max_concurrent_calls=settings.max_concurrent_calls,
             retry_seconds=settings.dynamodb_retry_seconds,
+            rules=settings.state_rules,
+            retention_days=settings.history_retention_days,
         )
 
     async def _call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -273,17 +474,29 @@ class Store:
         finally:
             self._slots.give_back(read=read)
 
+    def _now(self) -> int:
+        return time.time_ns() // 1_000_000_000
+
     # Writes
 
     async def put(self, records: Sequence[Record]) -> None:
         """Store a batch; returns only once DynamoDB holds all of it.
 
-        History first, then current state, so a reader never sees a current state that
-        history lacks. Both steps are idempotent, so a caller may retry a failed batch whole.
+        History first, then current state and facts, so a reader never sees a current state
+        that history lacks; the current items are read meanwhile. Both steps are idempotent,
+        so a caller may retry a failed batch whole.
         """
-        plan = write_plan(self.table, records)
-        await _all(self._batch_write(batch) for batch in plan.history)
-        await _all(self._put_current(put) for put in plan.current)
+        plan = write_plan(self.table, records, retention_days=self.retention_days)
+        reading = asyncio.ensure_future(self._read_currents(list(plan.deployables)))
+        try:
+            await _all(self._batch_write(batch) for batch in plan.history)
+            stored = await reading
+        finally:
+            reading.cancel()
+        await _all(
+            self.settle_facts(component, environment, group, stored.get((component, environment)))
+            for (component, environment), group in plan.deployables.items()
+        )
 
     async def _batch_write(self, batch: Item) -> None:
         deadline = time.monotonic() + self._retry_seconds
@@ -301,26 +514,158 @@ class Store:
             backoff = min(backoff * 2, _MAX_BACKOFF)
             batch = {"RequestItems": {self.table: requests}}
 
-    async def _put_current(self, put: Item) -> None:
-        with contextlib.suppress(ConditionalCheckFailed):  # a later state is stored: it stays
-            await self._call("PutItem", put)
+    async def _read_currents(self, deployables: list[tuple[str, str]]) -> dict[Any, Current]:
+        """The current items of ``deployables`` that exist (strongly consistent reads)."""
+        found: dict[Any, Current] = {}
+        for request in current_reads(self.table, deployables):
+            deadline = time.monotonic() + self._retry_seconds
+            while True:
+                response = await self._call("BatchGetItem", request)
+                for item in response.get("Responses", {}).get(self.table, []):
+                    current = _current_of(item)
+                    found[current.record.deployable] = current
+                unprocessed = response.get("UnprocessedKeys", {}).get(self.table)
+                if not unprocessed:
+                    break
+                if time.monotonic() > deadline:
+                    raise StorageUnavailable(
+                        f"DynamoDB left {len(unprocessed['Keys'])} keys unread"
+                    )
+                await asyncio.sleep(random.uniform(0, 0.05))
+                request = {"RequestItems": {self.table: unprocessed}}
+        return found
+
+    async def current_item(self, component: str, environment: str) -> Current | None:
+        response = await self._call(
+            "GetItem",
+            {
+                "TableName": self.table,
+                "Key": _current_key(component, environment),
+                "ConsistentRead": True,
+            },
+        )
+        item = response.get("Item")
+        return None if item is None else _current_of(item)
+
+    async def settle_facts(
+        self,
+        component: str,
+        environment: str,
+        records: Sequence[Record],
+        stored: Current | None,
+        *,
+        derive: bool = False,
+    ) -> None:
+        """Make ``records`` (in precedence order, all in history) count in the deployable's
+        current item and facts, read as ``stored``. Each round computes the new item from
+        the one read and writes it on condition that it is unchanged (its ``Rev``), else
+        reads it again: so concurrent writers never lose each other's records. Facts that
+        are missing, of other rules, or asked to be (``derive``) are first read back from
+        history."""
+        for round_number in range(SETTLE_ROUNDS):
+            if round_number:
+                await asyncio.sleep(random.uniform(0, min(0.01 * 2**round_number, _MAX_BACKOFF)))
+                stored = await self.current_item(component, environment)
+            facts = None if stored is None else stored.facts
+            if stored is not None and (derive or facts is None or facts.rules != self.rules):
+                facts = await self._derive(stored.record)
+            new = facts
+            for record in records:
+                if new is None:
+                    new = derived.first(record, self.classify, self.rules)
+                    continue
+                added = derived.add(new, record, self.classify)
+                if added is None:
+                    since, breaker = await self._streak(new.current)
+                    added = replace(new, since=since, breaker=breaker)
+                    success = new.last_success
+                    if self.classify(record.state) == "success" and (
+                        success is None or record.precedence > success.precedence
+                    ):
+                        added = replace(added, last_success=record)
+                new = added
+            if new is None:
+                return
+            if stored is not None and stored.facts == new and stored.revision is not None:
+                return  # nothing new: a retried or repeated batch
+            if await self._replace_item(stored, new):
+                return
+        raise StorageUnavailable(
+            f"the current state of {component} {environment} kept changing during "
+            f"{SETTLE_ROUNDS} rounds of writing it"
+        )
+
+    async def _replace_item(self, stored: Current | None, facts: Facts) -> bool:
+        try:
+            await self._call("PutItem", current_put(self.table, facts, stored))
+        except ConditionalCheckFailed:
+            return False
+        return True
+
+    async def _newest_first(self, upto: Record) -> AsyncGenerator[Record]:
+        """``upto`` and then its deployable's records before it in history, newest first."""
+        yield upto
+        wanted = HistoryRange(
+            upto.component, upto.environment, until=upto.timestamp, descending=True
+        )
+        place = derived.key(upto)
+        async for page in self.history(wanted, page_items=_DERIVE_PAGE):
+            for record in page:
+                if derived.key(record) < place:
+                    yield record
+
+    async def _derive(self, current: Record) -> Facts | None:
+        """Every fact of ``current``'s deployable, from history: reads back to the record
+        before the streak and to the newest success."""
+        records = self._newest_first(current)
+        kept: list[Record] = []  # the streak and its breaker, then the newest success
+        streak_class = self.classify(current.state)
+        broken = found_success = False
+        try:
+            async for record in records:
+                kind = self.classify(record.state)
+                if not broken:
+                    kept.append(record)
+                    broken = kind != streak_class
+                elif kind == "success":
+                    kept.append(record)
+                found_success = found_success or kind == "success"
+                if broken and found_success:
+                    break
+        finally:
+            await records.aclose()
+        return derived.derive(kept, self.classify, self.rules)
+
+    async def _streak(self, current: Record) -> tuple[derived.Key, derived.Key | None]:
+        records = self._newest_first(current)
+        try:
+            kept: list[Record] = []
+            streak_class = self.classify(current.state)
+            async for record in records:
+                kept.append(record)
+                if self.classify(record.state) != streak_class:
+                    break
+            return derived.streak(kept, self.classify)
+        finally:
+            await records.aclose()
 
     # Removing a record (docs/design.md, "Removing a record"). `remove` is the whole of it;
     # its steps are public so that the races it survives can be played step by step.
 
     async def remove(self, record: Record) -> Removal:
-        """Remove ``record`` from history; if it was its deployable's current state, the
-        newest record left becomes current (or the deployable has none). `RecordNotFound`
-        if neither history nor current state holds it: then nothing changed.
+        """Remove ``record`` from history (with whatever details); if it was its deployable's
+        current state, the newest record left becomes current (or the deployable has none).
+        `RecordNotFound` if neither history nor current state holds it: then nothing changed.
 
         Current state is moved off the record before history loses it, so that current
         state always names a record history holds (as `put` writes history first), and a
         removal that failed half-way is completed by sending it again. Every change to
         current state is conditional on what was read, so a record written concurrently is
-        never overwritten."""
+        never overwritten. The facts are derived again at the end."""
         component, environment = record.deployable
         in_history = await self.history_holds(record)
-        was_current = await self.current_of(component, environment) == record
+        current = await self.current_of(component, environment)
+        was_current = current is not None and current.identity == record.identity
         if not in_history and not was_current:
             raise RecordNotFound(
                 f"no record {component} {environment} {record.state!r} at "
@@ -333,67 +678,81 @@ class Store:
         # Again, without exception: a writer resending the record meanwhile may have made
         # it current again, or a concurrent removal may have taken what became current.
         now_current = await self.settle_current(component, environment)
-        return Removal(record, was_current, now_current)
+        if now_current is not None:
+            stored = await self.current_item(component, environment)
+            await self.settle_facts(component, environment, [], stored, derive=True)
+        return Removal(record.without_details(), was_current, now_current)
 
-    async def history_holds(self, record: Record) -> bool:
+    async def _variants(self, record: Record) -> list[Item]:
+        """The keys of ``record``'s history items: without details, and with any."""
+        plain = f"{record.timestamp}#{record.environment}#{record.state}"
         response = await self._call(
-            "GetItem",
+            "Query",
             {
                 "TableName": self.table,
-                "Key": _history_key(record),
-                "ProjectionExpression": "PK",
+                "KeyConditionExpression": "PK = :pk AND SK BETWEEN :lo AND :hi",
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": "H#" + record.component},
+                    ":lo": {"S": plain},
+                    ":hi": {"S": plain + _VARIANT + "~"},
+                },
+                "ProjectionExpression": "PK, SK",
                 "ConsistentRead": True,
             },
         )
-        return "Item" in response
+        return [{"PK": item["PK"], "SK": item["SK"]} for item in response["Items"]]
+
+    async def history_holds(self, record: Record) -> bool:
+        return bool(await self._variants(record))
 
     async def current_of(self, component: str, environment: str) -> Record | None:
         """The deployable's current state, as stored now (a strongly consistent read)."""
-        response = await self._call(
-            "GetItem",
-            {
-                "TableName": self.table,
-                "Key": _current_key(component, environment),
-                "ProjectionExpression": "SK, Latest",
-                "ConsistentRead": True,
-            },
-        )
-        item = response.get("Item")
-        return None if item is None else _current_record((item["SK"]["S"], item["Latest"]["S"]))
+        current = await self.current_item(component, environment)
+        return None if current is None else current.record
 
     async def newest(
         self, component: str, environment: str, *, without: Record | None = None
     ) -> Record | None:
-        """The deployable's latest record in history by (timestamp, state), the order of its
-        current state, leaving out ``without``; None if there is none. History is keyed by
-        component, so other environments' records are read and skipped on the way."""
+        """The deployable's latest record in history by precedence, the order of its current
+        state, leaving out ``without``; None if there is none. History is keyed by
+        component, so other environments' records are read and skipped on the way; the
+        records of the newest instant are compared here, not in the engine's key order
+        (which differs between engines beyond U+D7FF)."""
         wanted = HistoryRange(component, environment, descending=True)
-        while True:
-            # Newest first: SK order is (timestamp, environment, state), so the first two
-            # records of the environment are its two latest, and ``without`` is at most one.
-            records, position = await self.history_page(wanted, 2)
-            for record in records:
-                if record != without:
-                    return record
-            if position is None:
-                return None
-            wanted = replace(wanted, after=position)
+        best: Record | None = None
+        async for page in self.history(wanted, page_items=_DERIVE_PAGE):
+            for record in page:
+                if without is not None and record.identity == without.identity:
+                    continue
+                if best is not None and record.timestamp < best.timestamp:
+                    return best
+                if best is None or record.precedence > best.precedence:
+                    best = record
+        return best
 
     async def replace_current(
         self, component: str, environment: str, expected: Record | None, new: Record | None
     ) -> bool:
         """Make ``new`` the deployable's current state (None: remove its current item), only
         if it still is ``expected`` (None: it has none). False, and nothing changed, if it
-        is not: another writer got there first."""
+        is not: another writer got there first. The item written has no facts: `remove`
+        derives them next."""
         if new is None and expected is None:
             return True
         condition: Item
         if expected is None:
             condition = {"ConditionExpression": "attribute_not_exists(PK)"}
         else:
+            # Written before states were stored ordered, Latest holds the state as is.
+            old_form = f"{expected.timestamp}#{expected.state}"
+            if expected.details is not None:
+                old_form += _VARIANT + expected.details.digest
             condition = {
-                "ConditionExpression": "Latest = :expected",
-                "ExpressionAttributeValues": {":expected": _latest(expected)},
+                "ConditionExpression": "Latest IN (:expected, :old_form)",
+                "ExpressionAttributeValues": {
+                    ":expected": _latest(expected),
+                    ":old_form": {"S": old_form},
+                },
             }
         try:
             if new is None:
@@ -438,11 +797,16 @@ class Store:
         )
 
     async def delete_history(self, record: Record) -> None:
-        """Delete ``record``'s history item (no matter whether it is there)."""
-        await self._call("DeleteItem", {"TableName": self.table, "Key": _history_key(record)})
+        """Delete ``record``'s history items, with whatever details (no matter whether there
+        are any)."""
+        keys = await self._variants(record)
+        plain = _history_key(record.without_details())
+        if plain not in keys:
+            keys.append(plain)
+        await _all(self._call("DeleteItem", {"TableName": self.table, "Key": key}) for key in keys)
 
     # Reads: a component's history (all of it, or a page), the current states (all, by
-    # component prefix, of one component)
+    # component prefix, of one component), with or without facts
 
     async def _pages(self, query: dict[str, Any]) -> AsyncIterator[list[Item]]:
         """Every page of a Query, the next one fetched while the caller uses this one."""
@@ -463,14 +827,24 @@ class Store:
             if pending is not None:
                 pending.cancel()
 
-    async def history(self, wanted: HistoryRange) -> AsyncIterator[list[Record]]:
-        """Every record in ``wanted``, one DynamoDB page at a time (at least one page)."""
-        component, environment = wanted.component, wanted.environment
-        async for items in self._pages(history_query(self.table, wanted)):
-            records = [_history_record(component, item) for item in items]
-            if environment is not None:
-                records = [record for record in records if record.environment == environment]
-            yield records
+    async def history(
+        self, wanted: HistoryRange, *, page_items: int | None = None
+    ) -> AsyncIterator[list[Record]]:
+        """Every record in ``wanted``, one DynamoDB page at a time (as many pages, at least
+        one), ``page_items`` items a page at most (None: as many as DynamoDB gives)."""
+        query = history_query(self.table, wanted)
+        if page_items is not None:
+            query["Limit"] = page_items
+        collapsed = _Collapsed(wanted.component, wanted.environment, self._now())
+        held: list[Record] | None = None
+        async for items in self._pages(query):
+            for item in items:
+                collapsed.feed(item)
+            # The last record may have variants on the next page: it waits for it.
+            if held is not None:
+                yield held
+            held = collapsed.take(complete=False)
+        yield (held or []) + collapsed.take(complete=True)
 
     async def history_page(
         self, wanted: HistoryRange, limit: int, *, max_read: int = HISTORY_MAX_READ
@@ -481,12 +855,12 @@ class Store:
         items are read and skipped; once ``max_read`` items are read the page ends early
         (shorter than ``limit``, possibly empty) at the last item read."""
         query = history_query(self.table, wanted)
-        component, environment = wanted.component, wanted.environment
+        environment = wanted.environment
+        collapsed = _Collapsed(wanted.component, environment, self._now())
         key = wanted.after
-        found: list[Record] = []
         read = 0
         while True:
-            wanted_count = limit + 1 - len(found)
+            wanted_count = limit + 1 - len(collapsed.records)
             request = {
                 **query,
                 "Limit": (
@@ -499,17 +873,21 @@ class Store:
                 request["ExclusiveStartKey"] = key
             page = await self._call("Query", request)
             for item in page["Items"]:
-                record = _history_record(component, item)
-                if environment is None or record.environment == environment:
-                    found.append(record)
-                    if len(found) > limit:
-                        return found[:limit], _history_key(found[limit - 1])
+                collapsed.feed(item)
             read += len(page["Items"])
             key = page.get("LastEvaluatedKey")
+            if len(collapsed.records) > limit:
+                # Record ``limit`` has begun, so record ``limit - 1`` has all its variants.
+                return collapsed.records[:limit], collapsed.last[limit - 1]
             if not key:
-                return found, None
+                return collapsed.records, None
             if read >= max_read:
-                return found, key
+                # When the last item read is the last record's, its variants may go on past
+                # it: the record is left for the next page, which starts before it.
+                records = collapsed.records
+                if records and collapsed.last[-1] == key and collapsed.before[-1] is not None:
+                    return records[:-1], collapsed.before[-1]
+                return records, key
 
     async def current(self) -> Sequence[Record]:
         """The latest record of every deployable, by component then environment. Concurrent
@@ -525,12 +903,17 @@ class Store:
         record = self._current_records.get
         return [record((item["SK"]["S"], item["Latest"]["S"])) for item in items]
 
-    async def _current_items(self, shards: Iterable[int], *, prefix: str | None) -> list[Item]:
+    async def _current_items(
+        self, shards: Iterable[int], *, prefix: str | None, whole: bool = False
+    ) -> list[Item]:
         """Every current item of ``shards`` whose ``SK`` starts with ``prefix``, shards read
-        concurrently, sorted by ``SK`` (that is, by component then environment)."""
+        concurrently, sorted by ``SK`` (that is, by component then environment); only their
+        keys and ``Latest`` unless ``whole``."""
 
         async def shard_items(shard: int) -> list[Item]:
             query = current_query(self.table, shard, prefix)
+            if whole:
+                del query["ProjectionExpression"]
             return [item async for page in self._pages(query) for item in page]
 
         per_shard = await _all(shard_items(shard) for shard in shards)
@@ -548,6 +931,32 @@ class Store:
         a key condition on every shard, so only matching items are read."""
         items = await self._current_items(range(CURRENT_SHARDS), prefix=component_prefix or None)
         return self._records_of(items)
+
+    async def deployables(self, component_prefix: str | None = None) -> list[Current]:
+        """Every deployable's current item whole, details and facts included (of components
+        starting with ``component_prefix``): one Query per shard, however long history is.
+        Facts of other rules than the store's are left out (None)."""
+        items = await self._current_items(
+            range(CURRENT_SHARDS), prefix=component_prefix or None, whole=True
+        )
+        return [self._fresh(_current_of(item)) for item in items]
+
+    async def deployable(self, component: str, environment: str) -> Current | None:
+        current = await self.current_item(component, environment)
+        return None if current is None else self._fresh(current)
+
+    def _fresh(self, current: Current) -> Current:
+        facts = current.facts
+        if facts is None or facts.rules == self.rules:
+            return current
+        return replace(current, facts=None)
+
+    async def derive_again(self, component: str, environment: str) -> None:
+        """Derive the deployable's facts again from its history (after the rules changed,
+        or to bring an item written before facts were kept up to date)."""
+        stored = await self.current_item(component, environment)
+        if stored is not None:
+            await self.settle_facts(component, environment, [], stored, derive=True)
 
     # The table itself
 

@@ -4,21 +4,36 @@ encodes the answer (encoding.py); what goes wrong is raised, and problems.py ans
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from deploystatus.errors import DeployStatusError, Forbidden, RecordNotFound
+from deploystatus import facts
+from deploystatus.errors import (
+    DeployableNotFound,
+    DeployStatusError,
+    Forbidden,
+    RecordNotFound,
+)
 from deploystatus.logs import AUDIT_LOGGER
 from deploystatus.records import Record, Removal
+from deploystatus.storage.store import Current
 
 from . import openapi
 from .auth import TOKEN_NAME_KEY
 from .bodies import decode_record, decode_records, read_body
 from .encoding import RecordsEncoder, names_body
-from .options import CurrentFilter, HistoryOptions, checked_component, next_cursor
-from .state import state_of
+from .options import (
+    CurrentFilter,
+    HistoryOptions,
+    checked_component,
+    checked_environment,
+    next_cursor,
+    wants_details,
+)
+from .state import AppState, state_of
 
 JSON = "application/json"
 
@@ -44,7 +59,14 @@ async def post_records(request: Request) -> Response:
 @router.api_route("/current", methods=["GET", "HEAD"], **openapi.CURRENT)
 async def current(request: Request) -> Response:
     state = state_of(request)
+    detailed = wants_details(request.query_params)
     wanted = CurrentFilter.parse(request.query_params)  # None: no option, the original body
+    if detailed:
+        prefix = None if wanted is None else wanted.component_prefix
+        currents = await state.store.deployables(prefix)
+        if wanted is not None:
+            currents = [current for current in currents if wanted.matches(current.record)]
+        return Response(state.encoder.deployables_body(_views(state, currents)), media_type=JSON)
     if wanted is None:
         records = await state.store.current()
         return Response(state.encoder.states_body(records), media_type=JSON)
@@ -60,20 +82,47 @@ async def historical(request: Request) -> Response:
     # Read here, not declared: FastAPI would document a 422 this service never answers.
     component = checked_component(request.path_params["component"])
     state = state_of(request)
+    detailed = wants_details(request.query_params)
     options = HistoryOptions.parse(component, request.query_params, state.cursors)
     if options.limit is not None:
         records, position = await state.store.history_page(options.range, options.limit)
         cursor = next_cursor(options.range, position, state.cursors)
-        return Response(state.encoder.page_body(records, cursor), media_type=JSON)
+        body = state.encoder.page_body(records, cursor, detailed=detailed)
+        return Response(body, media_type=JSON)
     pages = state.store.history(options.range)
     first = await anext(pages)
     second = await anext(pages, None)
     if second is None:
-        return Response(state.encoder.body(first), media_type=JSON)
+        return Response(state.encoder.body(first, detailed=detailed), media_type=JSON)
     # Long histories stream page by page. The first two pages are in hand, so most
     # failures still get a proper status; a later one cuts the body off mid-array,
     # which no JSON parser mistakes for a complete answer.
-    return StreamingResponse(_stream(state.encoder, first, second, pages), media_type=JSON)
+    stream = _stream(state.encoder, first, second, pages, detailed=detailed)
+    return StreamingResponse(stream, media_type=JSON)
+
+
+@router.api_route(
+    "/deployables/{component}/{environment}", methods=["GET", "HEAD"], **openapi.DEPLOYABLE
+)
+async def deployable(request: Request) -> Response:
+    component = checked_component(request.path_params["component"])
+    environment = checked_environment(request.path_params["environment"])
+    state = state_of(request)
+    current = await state.store.deployable(component, environment)
+    if current is None:
+        raise DeployableNotFound(f"{component} has no record in {environment}")
+    (view,) = _views(state, [current])
+    return Response(state.encoder.deployable_body(view), media_type=JSON)
+
+
+def _views(state: AppState, currents: list[Current]) -> list[facts.Deployable]:
+    now = time.time_ns()
+    stuck_after = state.settings.stuck_after_seconds * 1_000_000_000
+    classify = state.store.classify
+    return [
+        facts.view(c.record, c.facts, classify, now_ns=now, stuck_after_ns=stuck_after)
+        for c in currents
+    ]
 
 
 async def _stream(
@@ -81,12 +130,14 @@ async def _stream(
     first: list[Record],
     second: list[Record],
     rest: AsyncIterator[list[Record]],
+    *,
+    detailed: bool,
 ) -> AsyncIterator[bytes]:
-    yield f'{{"Records":[{encoder.objects(first)}'.encode()
+    yield f'{{"Records":[{encoder.objects(first, detailed=detailed)}'.encode()
     separator = "," if first else ""
     async for page in _chain(second, rest):
         if page:
-            yield (separator + encoder.objects(page)).encode()
+            yield (separator + encoder.objects(page, detailed=detailed)).encode()
             separator = ","
     yield b"]}"
 

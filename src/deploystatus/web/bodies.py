@@ -27,14 +27,18 @@ from deploystatus.errors import (
     RequestTooLarge,
 )
 from deploystatus.records import (
+    DETAIL_NAMES,
+    Details,
     Record,
     component_problem,
+    detail_problem,
     environment_problem,
     future_problem,
     state_problem,
 )
 
 _FIELDS = ("Component", "Environment", "State", "Timestamp")
+_ALL_FIELDS = _FIELDS + DETAIL_NAMES
 _SHAPE = 'the body must be a JSON object like {"Records":[{"Component":...}]}'
 
 
@@ -123,7 +127,7 @@ def _record(
     if not isinstance(raw, tuple):
         problems.append(Problem(index, "", "must be a JSON object"))
         return None
-    fields = _fold(raw, _FIELDS, null_keeps=True)
+    fields = _fold(raw, _ALL_FIELDS, null_keeps=True)
     values: dict[str, str] = {}
     for name in _FIELDS:
         value = fields.get(name)
@@ -151,6 +155,9 @@ def _record(
         ahead = future_problem(nanos, now=now, max_skew_seconds=max_skew_seconds)
         if ahead is not None:
             problems.append(Problem(index, "Timestamp", ahead))
+    details = (
+        _details(index, fields, problems) if any(name in fields for name in DETAIL_NAMES) else None
+    )
     if nanos is None or len(problems) > before:
         return None
     return Record(
@@ -158,7 +165,32 @@ def _record(
         environment=values["Environment"],
         state=values["State"],
         timestamp=timestamps.canonical(nanos),
+        details=details,
     )
+
+
+def _details(index: int, fields: dict[str, Any], problems: list[Problem]) -> Details | None:
+    """The record's details; None when it has none (an empty string is none too)."""
+    values: list[str | None] = []
+    for name in DETAIL_NAMES:
+        value = fields.get(name)
+        if value is None or value == "":
+            values.append(None)
+        elif not isinstance(value, str):
+            problems.append(Problem(index, name, "must be a string"))
+            values.append(None)
+        elif name == "CommitTimestamp":
+            try:
+                values.append(timestamps.canonical(timestamps.parse(value)))
+            except ValueError as exc:
+                problems.append(Problem(index, name, str(exc)))
+                values.append(None)
+        elif (message := detail_problem(name, value)) is not None:
+            problems.append(Problem(index, name, message))
+            values.append(None)
+        else:
+            values.append(value)
+    return None if all(value is None for value in values) else Details(*values)
 
 
 def decode_records(

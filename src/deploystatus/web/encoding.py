@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from deploystatus.facts import Deployable
 from deploystatus.memo import Memo
-from deploystatus.records import Record, Removal
+from deploystatus.records import DETAIL_NAMES, Record, Removal
 from deploystatus.timestamps import Renderer
 
 GO_ESCAPES = str.maketrans(
@@ -42,19 +43,59 @@ class RecordsEncoder:
             f'"Timestamp":"{self.renderer.render(r.timestamp)}","State":{string(r.state)}}}'
         )
 
-    def objects(self, records: Iterable[Record]) -> str:
-        """The records as comma-separated JSON objects, without the surrounding array."""
-        return ",".join(map(self._object, records))
+    def objects(self, records: Iterable[Record], *, detailed: bool = False) -> str:
+        """The records as comma-separated JSON objects, without the surrounding array; with
+        their details when ``detailed``."""
+        return ",".join(map(self._detailed if detailed else self._object, records))
 
-    def body(self, records: Iterable[Record]) -> bytes:
-        return f'{{"Records":[{self.objects(records)}]}}'.encode()
+    def _details(self, r: Record) -> str:
+        """``,"Version":..`` and the other details ``r`` has, in `DETAIL_NAMES` order."""
+        if r.details is None:
+            return ""
+        string = self._string
+        fields = []
+        for name, value in zip(DETAIL_NAMES, r.details, strict=True):
+            if value is not None:
+                shown = f'"{self.renderer.render(value)}"' if name == "CommitTimestamp" else None
+                fields.append(f',"{name}":{shown or string(value)}')
+        return "".join(fields)
 
-    def page_body(self, records: Iterable[Record], cursor: str | None) -> bytes:
+    def _detailed(self, r: Record) -> str:
+        return self._object(r)[:-1] + self._details(r) + "}"
+
+    def _deployable(self, d: Deployable) -> str:
+        since = "null" if d.since is None else f'"{self.renderer.render(d.since)}"'
+        success = d.last_success
+        last = "null"
+        if success is not None:
+            last = (
+                f'{{"Timestamp":"{self.renderer.render(success.timestamp)}",'
+                f'"State":{self._string(success.state)}{self._details(success)}}}'
+            )
+        return (
+            f'{self._detailed(d.current)[:-1]},"Class":"{d.kind}","Since":{since},'
+            f'"Stuck":{"true" if d.stuck else "false"},"LastSuccess":{last}}}'
+        )
+
+    def deployables_body(self, deployables: Iterable[Deployable]) -> bytes:
+        """``{"Records":[...]}`` of current states with their details and derived facts."""
+        return f'{{"Records":[{",".join(map(self._deployable, deployables))}]}}'.encode()
+
+    def deployable_body(self, deployable: Deployable) -> bytes:
+        return self._deployable(deployable).encode()
+
+    def body(self, records: Iterable[Record], *, detailed: bool = False) -> bytes:
+        return f'{{"Records":[{self.objects(records, detailed=detailed)}]}}'.encode()
+
+    def page_body(
+        self, records: Iterable[Record], cursor: str | None, *, detailed: bool = False
+    ) -> bytes:
         """`body`, with ``"NextCursor"`` after the records when there is one."""
         if cursor is None:
-            return self.body(records)
+            return self.body(records, detailed=detailed)
         # A cursor is base64url and ".": nothing in it needs escaping.
-        return f'{{"Records":[{self.objects(records)}],"NextCursor":"{cursor}"}}'.encode()
+        objects = self.objects(records, detailed=detailed)
+        return f'{{"Records":[{objects}],"NextCursor":"{cursor}"}}'.encode()
 
     def removal_body(self, removal: Removal) -> bytes:
         """``{"Removed":{...},"WasCurrent":true,"Current":{...}}`` (``"Current":null`` when

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from deploystatus.records import (
     COMPONENT_MAX,
     COMPONENT_RULE,
+    DETAIL_MAX,
     ENVIRONMENT_MAX,
     ENVIRONMENT_RULE,
     STATE_MAX,
@@ -60,11 +61,44 @@ _STATE = {
     "examples": ["Ok"],
 }
 
+
+def _detail(description: str, name: str, example: str) -> dict[str, Any]:
+    return {
+        "type": ["string", "null"],
+        "maxLength": DETAIL_MAX[name],
+        "pattern": STATE_RULE,
+        "description": description,
+        "examples": [example],
+    }
+
+
+_DETAILS_IN: dict[str, Any] = {
+    "Version": _detail("What was deployed: release, image tag, chart version", "Version", "1.4.2"),
+    "Revision": _detail("The VCS revision (commit)", "Revision", "9fceb02d0ae598e95dc9"),
+    "Actor": _detail("Who or what deployed", "Actor", "jdoe"),
+    "Link": {
+        **_detail("The run or its logs: an absolute http(s) URL", "Link",
+                  "https://github.com/acme/api/actions/runs/1234"),
+        "format": "uri",
+    },
+    "Message": _detail("A short message", "Message", "hotfix for INC-42"),
+    "CommitTimestamp": {
+        "type": ["string", "null"],
+        "pattern": TIMESTAMP_IN,
+        "description": "When the revision was committed (RFC 3339)",
+        "examples": ["2024-07-30T13:58:02+00:00"],
+    },
+}  # fmt: skip
+
 RECORD_IN: dict[str, Any] = {
     "type": "object",
     "description": (
         "One deployment event. Field names match case-insensitively (the last of duplicate "
-        "keys wins) and unknown fields are ignored."
+        "keys wins) and unknown fields are ignored. The details (Version to "
+        "CommitTimestamp) are optional; null or an empty string is the same as leaving one "
+        "out. Of two records with one identity (component, environment, state, instant) "
+        "and different details, the one with details is kept over the one without, and "
+        "between two with details the one whose details' digest is greater (docs/api.md)."
     ),
     "required": ["Component", "Environment", "State", "Timestamp"],
     "properties": {
@@ -77,6 +111,7 @@ RECORD_IN: dict[str, Any] = {
             "description": "RFC 3339 with an offset, 0-9 fractional digits",
             "examples": ["2024-07-30T14:06:41+00:00"],
         },
+        **_DETAILS_IN,
     },
 }
 
@@ -108,11 +143,73 @@ RECORD_OUT: dict[str, Any] = {
     },
 }
 
+_DETAILS_OUT: dict[str, Any] = {
+    name: {**schema, "type": "string"} for name, schema in _DETAILS_IN.items()
+}
+_DETAILS_OUT["CommitTimestamp"] = {"type": "string", "pattern": TIMESTAMP_OUT}
+
+DETAILED_RECORD_OUT: dict[str, Any] = {
+    **RECORD_OUT,
+    "description": "With details=true: a record and the details it has (absent ones left out)",
+    "properties": {**RECORD_OUT["properties"], **_DETAILS_OUT},
+}
+
+DEPLOYABLE_OUT: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        "A deployable's current record with its details and the facts derived from its "
+        "records (GET /current?details=true, GET /deployables/{component}/{environment})"
+    ),
+    "required": [*RECORD_OUT["required"], "Class", "Since", "Stuck", "LastSuccess"],
+    "additionalProperties": False,
+    "properties": {
+        **DETAILED_RECORD_OUT["properties"],
+        "Class": {
+            "type": "string",
+            "enum": ["success", "failed", "in-progress", "other"],
+            "description": "The state's class (DEPLOYSTATUS_STATE_CLASSES)",
+        },
+        "Since": {
+            "type": ["string", "null"],
+            "pattern": TIMESTAMP_OUT,
+            "description": (
+                "When the deployable entered its class: the first record of its current "
+                "streak of that class; null until derived (deploystatus derive-facts)"
+            ),
+        },
+        "Stuck": {
+            "type": "boolean",
+            "description": "In progress for longer than DEPLOYSTATUS_STUCK_AFTER_SECONDS",
+        },
+        "LastSuccess": {
+            "description": "The newest record of class success, with its details; or null",
+            "anyOf": [
+                {
+                    "type": "object",
+                    "required": ["Timestamp", "State"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "Timestamp": RECORD_OUT["properties"]["Timestamp"],
+                        "State": RECORD_OUT["properties"]["State"],
+                        **_DETAILS_OUT,
+                    },
+                },
+                {"type": "null"},
+            ],
+        },
+    },
+}
+
 RECORDS_OUT: dict[str, Any] = {
     "type": "object",
     "required": ["Records"],
     "additionalProperties": False,
-    "properties": {"Records": {"type": "array", "items": RECORD_OUT}},
+    "properties": {
+        "Records": {
+            "type": "array",
+            "items": {"anyOf": [RECORD_OUT, DETAILED_RECORD_OUT, DEPLOYABLE_OUT]},
+        }
+    },
 }
 
 
@@ -316,15 +413,24 @@ _ENVIRONMENT_OPTION = _query(
     "environment", "Only this environment's records", {**_ENVIRONMENT, "examples": ["dev"]}
 )
 
+_DETAILS_OPTION = _query(
+    "details",
+    "true: each record with its details (and, for current states, the facts derived per "
+    "deployable); false, or absent: the records as the reference service wrote them",
+    {"type": "string", "enum": ["true", "false"]},
+)
+
 CURRENT: dict[str, Any] = {
     "summary": "The latest record of every deployable, by component then environment",
     "description": (
         "Without options, every deployable, byte for byte as the reference service answered; "
-        "the options filter, combined."
+        "the options filter, combined. With details=true each record carries its details, "
+        "Class, Since, Stuck and LastSuccess."
     ),
     "responses": _records_read("The current state"),
     "openapi_extra": {
         "parameters": [
+            _DETAILS_OPTION,
             _ENVIRONMENT_OPTION,
             _query(
                 "component",
@@ -367,6 +473,7 @@ HISTORICAL: dict[str, Any] = {
     "openapi_extra": {
         "parameters": [
             COMPONENT_PARAMETER,
+            _DETAILS_OPTION,
             _ENVIRONMENT_OPTION,
             _query(
                 "since",
@@ -393,6 +500,34 @@ HISTORICAL: dict[str, Any] = {
                 "The NextCursor of the previous page (with the same other options)",
                 {"type": "string"},
             ),
+        ]
+    },
+}
+
+DEPLOYABLE: dict[str, Any] = {
+    "summary": "One deployable: its current record, details and derived facts",
+    "responses": {
+        200: _json("The deployable", DEPLOYABLE_OUT),
+        400: _400,
+        404: _json(
+            "No record of that component in that environment (deployable_not_found); or no "
+            "such path",
+            _error_body("deployable_not_found", "not_found"),
+        ),
+        503: _503,
+        405: _405,
+        500: _500,
+    },
+    "openapi_extra": {
+        "parameters": [
+            COMPONENT_PARAMETER,
+            {
+                "name": "environment",
+                "in": "path",
+                "required": True,
+                "description": "An environment; anything else is a 400 invalid_request",
+                "schema": _ENVIRONMENT,
+            },
         ]
     },
 }

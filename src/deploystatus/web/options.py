@@ -2,6 +2,8 @@
 
 - ``GET /current?environment=E&component=PREFIX&state=S``
 - ``GET /historical/{component}?environment=E&since=T&until=T&order=asc|desc&limit=N&cursor=C``
+- ``details=true`` on either: the records with their details, and on ``/current`` the
+  facts derived per deployable (`wants_details`)
 
 Every option is optional: a request without any of them is served by the original code
 path, byte for byte as before (parameters with other names are ignored, as they always
@@ -60,6 +62,14 @@ def _timestamp(params: QueryParams, name: str) -> str | None:
     except ValueError as exc:
         hint = " (in a URL, write the offset's '+' as %2B)" if " " in text else ""
         raise InvalidRequest(f"{name} {exc}{hint}") from exc
+
+
+def wants_details(params: QueryParams) -> bool:
+    """Whether the read opts in to details (and, for current states, derived facts)."""
+    value = _option(params, "details")
+    if value not in (None, "true", "false"):
+        raise InvalidRequest("details must be true or false")
+    return value == "true"
 
 
 # GET /current

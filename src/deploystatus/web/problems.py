@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from deploystatus.errors import (
+    DeployableNotFound,
     DeployStatusError,
     Forbidden,
     InvalidRecords,
@@ -37,6 +38,7 @@ _STATUS: dict[type[DeployStatusError], int] = {
     InvalidRequest: 400,
     Forbidden: 403,
     RecordNotFound: 404,
+    DeployableNotFound: 404,
     RequestTooLarge: 413,
     RequestTimeout: 408,
     StorageUnavailable: 503,
