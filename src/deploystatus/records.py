@@ -113,7 +113,10 @@ def state_problem(value: str) -> str | None:
 
 # Bounds of the details (`Details`), in characters.
 DETAIL_MAX = {"Version": 128, "Revision": 128, "Actor": 128, "Link": 2048, "Message": 512}
-_LINK = re.compile(r"https?://[^/?#\s]+([/?#]\S*)?\Z", re.ASCII | re.IGNORECASE)
+# An absolute http(s) URL: a host, then anything but spaces and control characters.
+_NOT_BLANK = "[^\\u0000-\\u0020\\u007f-\\u009f]"
+LINK_RULE = f"^[hH][tT][tT][pP][sS]?://[^/?#{_NOT_BLANK[2:-1]}]+([/?#]{_NOT_BLANK}*)?$"
+_LINK = re.compile(LINK_RULE[1:-1])  # fullmatch; no re.IGNORECASE, which folds U+017F to "s"
 
 
 def detail_problem(name: str, value: str) -> str | None:
@@ -127,7 +130,7 @@ def detail_problem(name: str, value: str) -> str | None:
         if 0xD800 <= code <= 0xDFFF:
             return f"must be valid Unicode (found the lone surrogate U+{code:04X})"
         return f"must not contain control characters (found U+{code:04X})"
-    if name == "Link" and not _LINK.match(value):
+    if name == "Link" and not _LINK.fullmatch(value):
         return "must be an absolute http:// or https:// URL without spaces"
     return None
 

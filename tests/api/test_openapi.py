@@ -97,12 +97,22 @@ def test_post_records_documents_its_body_its_ok_and_every_error(document: dict[s
     body = operation["requestBody"]["content"]["application/json"]["schema"]
     record = body["properties"]["Records"]["items"]
     assert record["required"] == ["Component", "Environment", "State", "Timestamp"]
+    details = ("Version", "Revision", "Actor", "Link", "Message", "CommitTimestamp")
     assert {name: field["type"] for name, field in record["properties"].items()} == {
         "Component": "string",
         "Environment": "string",
         "State": "string",
         "Timestamp": "string",
+        **{name: ["string", "null"] for name in details},
     }
+    assert [record["properties"][name].get("maxLength") for name in details] == [
+        128,
+        128,
+        128,
+        2048,
+        512,
+        None,
+    ]
     assert record["properties"]["Component"]["pattern"] == COMPONENT_RULE
     assert record["properties"]["Environment"]["pattern"] == ENVIRONMENT_RULE
 
@@ -143,7 +153,22 @@ def test_get_bodies_and_the_component_parameter_are_documented(document: dict[st
     for path in ("/current", "/historical/{component}"):
         responses = document["paths"][path]["get"]["responses"]
         records = _json_schema(responses, "200")["properties"]["Records"]
-        assert records["items"]["required"] == ["Component", "Environment", "Timestamp", "State"]
+        plain, detailed, deployable = records["items"]["anyOf"]
+        assert plain["required"] == ["Component", "Environment", "Timestamp", "State"]
+        assert set(detailed["properties"]) - set(plain["properties"]) == {
+            "Version",
+            "Revision",
+            "Actor",
+            "Link",
+            "Message",
+            "CommitTimestamp",
+        }
+        assert set(deployable["properties"]) - set(detailed["properties"]) == {
+            "Class",
+            "Since",
+            "Stuck",
+            "LastSuccess",
+        }
         assert {"400", "404", "405", "500", "503"} <= set(responses)
     parameter, *options = document["paths"]["/historical/{component}"]["get"]["parameters"]
     assert parameter["in"] == "path"

@@ -321,19 +321,20 @@ def test_metrics_count_dynamodb_calls_records_written_and_records_rejected(
     newer = make_record(Timestamp="2024-07-30T15:00:00Z")
     older = make_record(Timestamp="2024-07-30T14:00:00Z", State="Old")
     assert client.post("/records", content=body(newer, make_record(Component="b"))).text == "Ok"
-    assert client.post("/records", content=body(older)).text == "Ok"  # loses the condition
+    assert client.post("/records", content=body(older)).text == "Ok"  # late: a fact changes
+    assert client.post("/records", content=body(newer)).text == "Ok"  # again: nothing changes
     invalid = body(make_record(Environment="dev-rev0"), newer, make_record(State=""))
     assert client.post("/records", content=invalid).status_code == 400
 
     samples = scrape(client)
     calls = "deploystatus_dynamodb_calls_total"
-    assert value(samples, calls, action="BatchWriteItem", outcome="ok") == 2
-    assert value(samples, calls, action="PutItem", outcome="ok") == 2
-    assert value(samples, calls, action="PutItem", outcome="condition_failed") == 1
+    assert value(samples, calls, action="BatchWriteItem", outcome="ok") == 3
+    assert value(samples, calls, action="BatchGetItem", outcome="ok") == 3
+    assert value(samples, calls, action="PutItem", outcome="ok") == 3
     assert (
         value(samples, "deploystatus_dynamodb_call_duration_seconds_count", action="PutItem") == 3
     )
-    assert value(samples, "deploystatus_records_written_total") == 3
+    assert value(samples, "deploystatus_records_written_total") == 4
     assert value(samples, "deploystatus_records_rejected_total") == 2
     assert value(samples, "deploystatus_dynamodb_throttles_total", action="PutItem") == 0
 

@@ -20,6 +20,7 @@ from deploystatus.records import (
     DETAIL_MAX,
     ENVIRONMENT_MAX,
     ENVIRONMENT_RULE,
+    LINK_RULE,
     STATE_MAX,
 )
 
@@ -79,12 +80,13 @@ _DETAILS_IN: dict[str, Any] = {
     "Link": {
         **_detail("The run or its logs: an absolute http(s) URL", "Link",
                   "https://github.com/acme/api/actions/runs/1234"),
-        "format": "uri",
+        "pattern": f"^$|{LINK_RULE}",  # and, as every detail, no control character:
+        "not": {"pattern": "[\\u0000-\\u001f\\u007f-\\u009f\\ud800-\\udfff]"},
     },
     "Message": _detail("A short message", "Message", "hotfix for INC-42"),
     "CommitTimestamp": {
         "type": ["string", "null"],
-        "pattern": TIMESTAMP_IN,
+        "pattern": f"^$|{TIMESTAMP_IN}",
         "description": "When the revision was committed (RFC 3339)",
         "examples": ["2024-07-30T13:58:02+00:00"],
     },
@@ -236,7 +238,15 @@ def _error_body(*codes: str) -> dict[str, Any]:
                     "record": {"type": "integer", "minimum": 0},
                     "field": {
                         "type": "string",
-                        "enum": ["", "Component", "Environment", "State", "Timestamp"],
+                        "enum": [
+                            "",
+                            "Component",
+                            "Environment",
+                            "State",
+                            "Timestamp",
+                            *DETAIL_MAX,
+                            "CommitTimestamp",
+                        ],
                     },
                     "message": {"type": "string", "minLength": 1},
                 },

@@ -33,8 +33,8 @@ from deploystatus.records import (
 from .cursors import CursorCodec
 
 MAX_LIMIT = 1000
-CURRENT_OPTIONS = ("environment", "component", "state")
-HISTORY_OPTIONS = ("environment", "since", "until", "order", "limit", "cursor")
+CURRENT_OPTIONS = ("details", "environment", "component", "state")
+HISTORY_OPTIONS = ("details", "environment", "since", "until", "order", "limit", "cursor")
 # What `component=` of /current may be: the start of a component name.
 COMPONENT_PREFIX_RULE = "^[a-z0-9][a-z0-9.-]*$"
 _COMPONENT_PREFIX = re.compile(r"[a-z0-9][a-z0-9.-]*\Z", re.ASCII)
