@@ -404,6 +404,57 @@ def test_post_stores_the_record_with_the_given_timestamp(
     ]
 
 
+def test_post_sends_the_details_given_as_options(launcher: Launcher, service: Service) -> None:
+    component = unique_component()
+    result = launcher.run(
+        "post", "-u", service.url, "-c", component, "-e", "prod", "-s", "deploy-success",
+        "--timestamp", "2024-07-30T14:06:41Z", "--version", "1.4.2", "--revision", "9fceb02",
+        "--actor", "jdoe", "--link", "https://ci.example.com/runs/7", "--message", "hotfix",
+        "--commit-time", "2024-07-30T13:58:02Z", "--no-ci",
+        env=command_env(launcher, GITHUB_ACTIONS="true", GITHUB_ACTOR="someone-else"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (stored,) = json.loads(service.get(f"/historical/{component}?details=true"))["Records"]
+    assert stored == {
+        **deployment(component, "prod", "deploy-success", "2024-07-30T14:06:41Z"),
+        "Version": "1.4.2",
+        "Revision": "9fceb02",
+        "Actor": "jdoe",
+        "Link": "https://ci.example.com/runs/7",
+        "Message": "hotfix",
+        "CommitTimestamp": "2024-07-30T13:58:02Z",
+    }
+
+
+def test_post_in_github_actions_fills_the_details_and_options_win(
+    launcher: Launcher, service: Service
+) -> None:
+    component = unique_component()
+    github = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_SHA": "9fceb02d0ae598e95dc970b74767f19372d61af8",
+        "GITHUB_ACTOR": "octocat",
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "acme/payments-api",
+        "GITHUB_RUN_ID": "10176543210",
+    }
+    for state, extra in (("deploy-started", []), ("deploy-success", ["--actor", "release-bot"])):
+        result = launcher.run(
+            "post", "-u", service.url, "-c", component, "-e", "prod", "-s", state, *extra,
+            env=command_env(launcher, **github),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    started, succeeded = json.loads(service.get(f"/historical/{component}?details=true"))["Records"]
+    link = "https://github.com/acme/payments-api/actions/runs/10176543210"
+    assert (started["Revision"], started["Actor"], started["Link"]) == (
+        github["GITHUB_SHA"],
+        "octocat",
+        link,
+    )
+    assert (succeeded["Actor"], succeeded["Link"]) == ("release-bot", link)
+    assert "Version" not in succeeded
+
+
 def test_post_without_timestamp_stores_the_current_time(
     launcher: Launcher, service: Service
 ) -> None:
@@ -441,8 +492,8 @@ def test_post_invalid_record_exits_1_with_one_400_line_on_stderr_and_stores_noth
     assert service.history(component) == []
 
 
-CURRENT_HEADER = ["COMPONENT", "ENVIRONMENT", "STATE", "AGE"]
-HISTORY_HEADER = ["TIMESTAMP", "ENVIRONMENT", "STATE"]
+CURRENT_HEADER = ["COMPONENT", "ENVIRONMENT", "STATE", "VERSION", "ACTOR", "AGE"]
+HISTORY_HEADER = ["TIMESTAMP", "ENVIRONMENT", "STATE", "VERSION", "ACTOR"]
 BOX_DRAWING = re.compile("[\u2500-\u257f]")
 
 
@@ -463,12 +514,27 @@ def table_rows(output: str, header: list[str]) -> list[list[str]]:
     return rows
 
 
+def shortened(text: str | None) -> str:
+    """A version or an actor as a table shows it: at most 10 characters, else an ellipsis."""
+    if not text:
+        return "-"
+    return text if len(text) <= 10 else text[:9] + "…"
+
+
 def current_rows(records: list[dict[str, str]]) -> list[list[str]]:
-    return [[r["Component"], r["Environment"], r["State"], age(r["Timestamp"])] for r in records]
+    return [
+        [r["Component"], r["Environment"], r["State"], shortened(r.get("Version")),
+         shortened(r.get("Actor")), age(r["Timestamp"])]
+        for r in records
+    ]  # fmt: skip
 
 
 def history_rows(records: list[dict[str, str]]) -> list[list[str]]:
-    return [[r["Timestamp"], r["Environment"], r["State"]] for r in records]
+    return [
+        [r["Timestamp"], r["Environment"], r["State"], shortened(r.get("Version")),
+         shortened(r.get("Actor"))]
+        for r in records
+    ]  # fmt: skip
 
 
 @pytest.fixture
@@ -520,7 +586,8 @@ def test_current_json_prints_exactly_the_api_body_of_current(
     result = launcher.run("current", "--url", service.url, "--json", env=command_env(launcher))
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.encode() == service.get("/current") + b"\n"
+    # Everything the API tells: each record's details and derived facts.
+    assert result.stdout.encode() == service.get("/current?details=true") + b"\n"
 
 
 def test_current_json_with_environment_prints_the_api_records_of_that_environment(
@@ -537,7 +604,8 @@ def test_current_json_with_environment_prints_the_api_records_of_that_environmen
     assert result.stdout == (
         f'{{"Records":[{{"Component":"{component}","Environment":"{there}",'
         '"Timestamp":"2024-07-30T14:06:43Z",'
-        '"State":"rollback [v2] \\u003ccanary\\u003e \\u0026 café"}]}\n'
+        '"State":"rollback [v2] \\u003ccanary\\u003e \\u0026 café",'
+        '"Class":"failed","Since":"2024-07-30T14:06:43Z","Stuck":false,"LastSuccess":null}]}\n'
     )
 
 
@@ -551,7 +619,7 @@ def test_history_json_prints_exactly_the_api_body_of_historical(
 
     assert result.returncode == 0, result.stderr
     # For people: newest first, 20 at a time, by default.
-    body = service.get(f"/historical/{component}?order=desc&limit=20")
+    body = service.get(f"/historical/{component}?order=desc&limit=20&details=true")
     assert "\\u003ccanary\\u003e \\u0026 café".encode() in body  # as Go escapes it
     assert result.stdout.encode() == body + b"\n"
 
@@ -596,8 +664,8 @@ def closed_port() -> Iterator[int]:
     [
         (("post", "--component", "abc.def", "--environment", "dev", "--state", "Ok",
           "--retries", "2"), "/records"),
-        (("current",), "/current"),
-        (("history", "abc.def"), "/historical/abc.def?order=desc&limit=20"),
+        (("current",), "/current?details=true"),
+        (("history", "abc.def"), "/historical/abc.def?order=desc&limit=20&details=true"),
     ],
     ids=["post", "current", "history"],
 )  # fmt: skip
@@ -929,7 +997,12 @@ def test_current_fits_an_80_column_terminal_with_states_whole_and_coloured(
     environment = unique_environment()
     component = "payments-api-" + uuid.uuid4().hex[:6]
     records = [
-        deployment(component, environment, "deploy-success", "2024-07-30T14:06:41.123456789Z"),
+        {
+            **deployment(component, environment, "deploy-success", "2024-07-30T14:06:41.1Z"),
+            "Version": "2024.07.30-1432-9fceb02",  # shortened, with an ellipsis
+            "Actor": "github-actions[bot]",
+            "Revision": "9fceb02d0ae598e95dc970b74767f19372d61af8",  # never in the table
+        },
         deployment(component + "-x", environment, "deploy-failed", "2024-07-30T14:06:42Z"),
     ]
     service.post(*records)
@@ -943,6 +1016,7 @@ def test_current_fits_an_80_column_terminal_with_states_whole_and_coloured(
     assert all(len(line) <= 80 for line in lines), lines
     assert table_rows("\n".join(lines), CURRENT_HEADER) == current_rows(records)
     assert not BOX_DRAWING.search(printed)
+    assert "9fceb02d" not in printed
 
 
 def test_current_tsv_is_a_header_then_one_record_a_line_with_exact_timestamps(
@@ -956,9 +1030,10 @@ def test_current_tsv_is_a_header_then_one_record_a_line_with_exact_timestamps(
     assert result.stdout == "".join(
         "\t".join(fields) + "\n"
         for fields in [
-            ("component", "environment", "state", "timestamp"),
+            ("component", "environment", "state", "timestamp", "version", "actor"),
             *sorted(
-                (r["Component"], r["Environment"], r["State"], r["Timestamp"]) for r in records[:2]
+                (r["Component"], r["Environment"], r["State"], r["Timestamp"], "", "")
+                for r in records[:2]
             ),
         ]
     )
@@ -1010,9 +1085,10 @@ def test_history_all_reads_every_page_in_the_order_asked_for(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "component\tenvironment\tstate\ttimestamp"
+    assert lines[0] == "component\tenvironment\tstate\ttimestamp\tversion\tactor"
     assert lines[1:] == [
-        "\t".join((r["Component"], r["Environment"], r["State"], r["Timestamp"])) for r in records
+        "\t".join((r["Component"], r["Environment"], r["State"], r["Timestamp"], "", ""))
+        for r in records
     ]
     assert result.stderr == ""
 

@@ -5,6 +5,7 @@ like any other client; filters are the API's query options, sent as they are."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import urllib.parse
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from ._ci import READ, ci_details
 from ._client import (
     DEFAULT_URL,
     ClientError,
@@ -68,7 +70,24 @@ _TSV: list[Column] = [
     ("ENVIRONMENT", field("Environment")),
     ("STATE", field("State")),
     ("TIMESTAMP", field("Timestamp")),
+    ("VERSION", lambda record: str(record.get("Version", ""))),
+    ("ACTOR", lambda record: str(record.get("Actor", ""))),
 ]
+_SHORT = 10  # a table's version and actor, at most (the whole is in -o tsv and -o json)
+
+
+def _short(name: str) -> Column:
+    """A detail in a table: ``-`` when the record has none, an ellipsis when it is long."""
+
+    def value(record: dict[str, Any]) -> str:
+        text = str(record.get(name) or "-")
+        return text if len(text) <= _SHORT else text[: _SHORT - 1] + "…"
+
+    return name.upper(), value
+
+
+def _detail_option(flag: str, metavar: str, what: str) -> Any:
+    return typer.Option(flag, metavar=metavar, show_default=False, help=what)
 
 
 def _format(output: Output, json_flag: bool) -> Output:
@@ -88,6 +107,25 @@ def post(
             help="When the state was reached, RFC 3339 (2024-07-30T14:06:41Z). Default: now.",
         ),
     ] = None,
+    version: Annotated[
+        str | None,
+        _detail_option("--version", "VERSION", "What is deployed: a release, image tag, chart."),
+    ] = None,
+    revision: Annotated[
+        str | None, _detail_option("--revision", "SHA", "The VCS revision (commit).")
+    ] = None,
+    actor: Annotated[str | None, _detail_option("--actor", "NAME", "Who or what deployed.")] = None,
+    link: Annotated[
+        str | None, _detail_option("--link", "URL", "The run or its logs (http/https).")
+    ] = None,
+    message: Annotated[str | None, _detail_option("--message", "TEXT", "A short message.")] = None,
+    commit_time: Annotated[
+        str | None,
+        _detail_option("--commit-time", "TIME", "When the revision was committed (RFC 3339)."),
+    ] = None,
+    no_ci: Annotated[
+        bool, typer.Option("--no-ci", help="Do not fill details from a CI's environment.")
+    ] = False,
     retries: RetriesOption = 8,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
@@ -97,6 +135,8 @@ def post(
     Connection failures and 429/502/503/504 answers are retried with backoff (one line on
     stderr each): resending is safe, the service stores a record once. Exits 0 once stored,
     1 with one line on stderr otherwise.
+
+    In CI the details are filled from the environment, options winning (--no-ci: not at all).
     """
     timestamp = timestamp or datetime.now(UTC).isoformat().replace("+00:00", "Z")
     record = {
@@ -105,6 +145,17 @@ def post(
         "State": state,
         "Timestamp": timestamp,
     }
+    given = {
+        "Version": version,
+        "Revision": revision,
+        "Actor": actor,
+        "Link": link,
+        "Message": message,
+        "CommitTimestamp": commit_time,
+    }
+    details = {} if no_ci else ci_details(os.environ)
+    details.update({name: value for name, value in given.items() if value})
+    record.update(details)
     body = json.dumps({"Records": [record]}).encode()
     response = send_with_retries(Service(url, token), "POST", "/records", body, attempts=retries)
     if response.status != 200:
@@ -136,16 +187,19 @@ def current(
 ) -> None:
     """The current state of every deployable: its latest record, by the record's time.
 
-    The table shows each state's age; -o tsv and -o json give the exact timestamps.
+    The table shows each state's version, actor and age (long ones shortened); -o tsv gives
+    them whole with the exact timestamps, -o json every detail and derived fact.
     """
     output = _format(output, json_flag)
     options = {"environment": environment, "component": component, "state": state}
-    body = get(Service(url, token), "/current", options)
+    body = get(Service(url, token), "/current", {**options, "details": "true"})
     records: list[dict[str, Any]] = json.loads(body)["Records"]
     table: list[Column] = [
         ("COMPONENT", field("Component")),
         ("ENVIRONMENT", field("Environment")),
         ("STATE", field("State")),
+        _short("Version"),
+        _short("Actor"),
         ("AGE", lambda record: age(str(record["Timestamp"]))),
     ]
     print_records(records, output, body, table=table, tsv=_TSV)
@@ -209,6 +263,7 @@ def history(
         "order": order,
         "limit": "1000" if every_page else str(limit),
         "cursor": cursor,
+        "details": "true",
     }
     records: list[dict[str, Any]] = []
     bodies: list[bytes] = []
@@ -224,6 +279,8 @@ def history(
         ("TIMESTAMP", field("Timestamp")),
         ("ENVIRONMENT", field("Environment")),
         ("STATE", field("State")),
+        _short("Version"),
+        _short("Actor"),
     ]
     print_records(records, output, b"\n".join(bodies), table=table, tsv=_TSV)
     if output == "table" and not records:
@@ -304,6 +361,8 @@ deploystatus post -c payments-api -e prod-eu -s deploy-started
 
 deploystatus post -c payments-api -e prod-eu -s deploy-success --timestamp 2024-07-30T14:06:41Z
 
+deploystatus post -c payments-api -e prod-eu -s deploy-success --version 1.4.2 --actor jdoe
+
 From CI: DEPLOYSTATUS_URL=https://status.example.com DEPLOYSTATUS_TOKEN=... deploystatus post ...
 """
 _CURRENT_EXAMPLES = """\
@@ -329,7 +388,8 @@ deploystatus remove-record -c abc.def -e prod-all -s deploy-success --timestamp 
 
 def register(app: typer.Typer) -> None:
     command = app.command
-    command(rich_help_panel=PANEL, epilog=examples(_POST_EXAMPLES))(post)
+    post_epilog = "[bold]In CI[/]\n\n" + READ.replace("\n", " ") + "\n\n" + examples(_POST_EXAMPLES)
+    command(rich_help_panel=PANEL, epilog=post_epilog)(post)
     command(rich_help_panel=PANEL, epilog=examples(_CURRENT_EXAMPLES))(current)
     command(rich_help_panel=PANEL, epilog=examples(_HISTORY_EXAMPLES))(history)
     command("remove-record", rich_help_panel=PANEL, epilog=examples(_REMOVE_EXAMPLES))(
