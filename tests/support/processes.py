@@ -228,14 +228,20 @@ class Launcher:
                 os.kill(identity[0], signal.SIGKILL)
 
 
+# What tells `deploystatus post` it runs in a CI (commands/_ci.py): the suite's own CI run
+# must not lend its commit, actor and run link to the records the tests post.
+_CI_MARKERS = {"GITHUB_ACTIONS", "GITLAB_CI", "JENKINS_URL"}
+
+
 def clean_environment() -> dict[str, str]:
     """The test session's environment (fake AWS credentials, no endpoint; see conftest)
-    without the service's settings, so that nothing configured outside leaks in."""
+    without the service's settings or a CI's markers, so that nothing configured outside
+    leaks in."""
     keep = {"DEPLOYSTATUS_DYNALITE"}
     return {
         name: value
         for name, value in os.environ.items()
-        if name not in {"TZ", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"}
+        if name not in {"TZ", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", *_CI_MARKERS}
         and (not name.startswith("DEPLOYSTATUS_") or name in keep)
     }
 
