@@ -455,6 +455,31 @@ def test_post_in_github_actions_fills_the_details_and_options_win(
     assert "Version" not in succeeded
 
 
+def test_post_with_no_ci_sends_no_detail_from_the_environment(
+    launcher: Launcher, service: Service
+) -> None:
+    component = unique_component()
+    github = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_SHA": "9fceb02d0ae598e95dc970b74767f19372d61af8",
+        "GITHUB_ACTOR": "octocat",
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "acme/payments-api",
+        "GITHUB_RUN_ID": "10176543210",
+    }
+    result = launcher.run(
+        "post", "-u", service.url, "-c", component, "-e", "prod", "-s", "deploy-success",
+        "--timestamp", "2024-07-30T14:06:41Z", "--version", "1.4.2", "--no-ci",
+        env=command_env(launcher, **github),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (stored,) = json.loads(service.get(f"/historical/{component}?details=true"))["Records"]
+    assert stored == {
+        **deployment(component, "prod", "deploy-success", "2024-07-30T14:06:41Z"),
+        "Version": "1.4.2",
+    }
+
+
 def test_post_without_timestamp_stores_the_current_time(
     launcher: Launcher, service: Service
 ) -> None:

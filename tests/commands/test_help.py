@@ -73,6 +73,20 @@ def test_version_prints_the_package_version(launcher: Launcher) -> None:
         assert (result.returncode, result.stdout) == (0, expected)
 
 
+def test_post_help_names_every_ci_variable_it_reads(launcher: Launcher) -> None:
+    result = launcher.run("post", "--help", env=wide(launcher))
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    for variable in (
+        "GITHUB_ACTIONS=true", "GITHUB_SHA", "GITHUB_ACTOR",
+        "$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID",
+        "GITLAB_CI=true", "CI_COMMIT_SHA", "GITLAB_USER_LOGIN", "CI_PIPELINE_URL",
+        "CI_COMMIT_TIMESTAMP", "CI_COMMIT_TAG", "JENKINS_URL set", "GIT_COMMIT", "BUILD_URL",
+    ):  # fmt: skip
+        assert variable in text, variable
+    assert "--no-ci" in text
+
+
 def test_a_mistyped_command_is_answered_with_the_closest_one(launcher: Launcher) -> None:
     result = launcher.run("curent", env=wide(launcher))
     assert result.returncode == 2

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-# What the help and docs/cli.md say is read, system by system.
-READ = """\
-GitHub Actions (GITHUB_ACTIONS=true): --revision GITHUB_SHA, --actor GITHUB_ACTOR, --link
-$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID. GitLab CI
-(GITLAB_CI=true): --revision CI_COMMIT_SHA, --actor GITLAB_USER_LOGIN, --link
-CI_PIPELINE_URL, --commit-time CI_COMMIT_TIMESTAMP, --version CI_COMMIT_TAG. Jenkins
-(JENKINS_URL set): --link BUILD_URL, --revision GIT_COMMIT."""
+# What the help and docs/cli.md say is read, a paragraph per system.
+READ = (
+    "GitHub Actions (GITHUB_ACTIONS=true): --revision GITHUB_SHA, --actor GITHUB_ACTOR, "
+    "--link $GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID.",
+    "GitLab CI (GITLAB_CI=true): --revision CI_COMMIT_SHA, --actor GITLAB_USER_LOGIN, "
+    "--link CI_PIPELINE_URL, --commit-time CI_COMMIT_TIMESTAMP, --version CI_COMMIT_TAG.",
+    "Jenkins (JENKINS_URL set): --revision GIT_COMMIT, --link BUILD_URL.",
+    "An option given wins; an empty variable gives nothing; --no-ci reads none of them.",
+)
 
 
 def ci_details(environ: Mapping[str, str]) -> dict[str, str]:
@@ -28,6 +30,8 @@ def ci_details(environ: Mapping[str, str]) -> dict[str, str]:
             value("GITHUB_REPOSITORY"),
             value("GITHUB_RUN_ID"),
         )
+        # The run's page. GitHub documents GITHUB_RUN_ATTEMPT, but no page of its own for
+        # an attempt, so the link is the run's.
         found = {
             "Revision": value("GITHUB_SHA"),
             "Actor": value("GITHUB_ACTOR"),
@@ -46,3 +50,12 @@ def ci_details(environ: Mapping[str, str]) -> dict[str, str]:
     elif value("JENKINS_URL") is not None:
         found = {"Revision": value("GIT_COMMIT"), "Link": value("BUILD_URL")}
     return {name: text for name, text in found.items() if text is not None}
+
+
+def record_details(options: Mapping[str, str | None], environ: Mapping[str, str]) -> dict[str, str]:
+    """What ``post`` sends: the CI's details, each option given over them. An empty option
+    counts as not given (``--version "$TAG"`` with no tag leaves the CI's, if any), as the
+    API takes an empty detail as absent. ``--no-ci`` is an empty ``environ``."""
+    details = ci_details(environ)
+    details.update({name: value for name, value in options.items() if value})
+    return details

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from ._ci import READ, ci_details
+from ._ci import READ, record_details
 from ._client import (
     DEFAULT_URL,
     ClientError,
@@ -153,9 +153,7 @@ def post(
         "Message": message,
         "CommitTimestamp": commit_time,
     }
-    details = {} if no_ci else ci_details(os.environ)
-    details.update({name: value for name, value in given.items() if value})
-    record.update(details)
+    record.update(record_details(given, {} if no_ci else os.environ))
     body = json.dumps({"Records": [record]}).encode()
     response = send_with_retries(Service(url, token), "POST", "/records", body, attempts=retries)
     if response.status != 200:
@@ -388,7 +386,7 @@ deploystatus remove-record -c abc.def -e prod-all -s deploy-success --timestamp 
 
 def register(app: typer.Typer) -> None:
     command = app.command
-    post_epilog = "[bold]In CI[/]\n\n" + READ.replace("\n", " ") + "\n\n" + examples(_POST_EXAMPLES)
+    post_epilog = "[bold]In CI[/]\n\n" + "\n\n".join(READ) + "\n\n" + examples(_POST_EXAMPLES)
     command(rich_help_panel=PANEL, epilog=post_epilog)(post)
     command(rich_help_panel=PANEL, epilog=examples(_CURRENT_EXAMPLES))(current)
     command(rich_help_panel=PANEL, epilog=examples(_HISTORY_EXAMPLES))(history)
