@@ -73,6 +73,19 @@ def test_version_prints_the_package_version(launcher: Launcher) -> None:
         assert (result.returncode, result.stdout) == (0, expected)
 
 
+def test_post_version_is_the_record_s_and_the_program_s_version_is_still_the_top_option(
+    launcher: Launcher,
+) -> None:
+    """``post --version`` takes a value (the deployed version); only before a command does
+    ``--version`` print the program's."""
+    result = launcher.run("post", "--version", env=wide(launcher))
+    assert result.returncode == 2
+    assert "Option '--version' requires an argument." in result.stderr
+    assert result.stdout == ""
+    result = launcher.run("--version", "post", "--version", "1.4.2")
+    assert (result.returncode, result.stdout) == (0, f"deploystatus {version('deploystatus')}\n")
+
+
 def test_post_help_names_every_ci_variable_it_reads(launcher: Launcher) -> None:
     result = launcher.run("post", "--help", env=wide(launcher))
     assert result.returncode == 0, result.stderr
