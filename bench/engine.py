@@ -18,9 +18,9 @@ from deploystatus.storage import open_client
 from deploystatus.storage.dynamodb import Client, ConditionalCheckFailed
 from deploystatus.storage.store import (  # the store's own calls, not copies of them
     CURRENT_SHARDS,
-    current_put,
     current_query,
-    current_reads,
+    facts_put,
+    facts_reads,
     history_query,
     write_plan,
 )
@@ -42,20 +42,20 @@ class Engine:
 
     async def put(self, batch: Sequence[Sent]) -> None:
         """What `Store.put` sends for a batch (its own `write_plan`): history in concurrent
-        ``BatchWriteItem`` calls while ``BatchGetItem`` reads the current items, then each
-        deployable's item with its facts as a conditional ``PutItem``, concurrently."""
+        ``BatchWriteItem`` calls while ``BatchGetItem`` reads the facts items, then each
+        deployable's latest record and its facts as conditional ``PutItem``s, concurrently."""
         plan = write_plan(self.table, [sent.stored() for sent in batch])
-        reads = current_reads(self.table, list(plan.deployables))
+        reads = facts_reads(self.table, list(plan.deployables))
         await asyncio.gather(
             *(self._batch_write(request) for request in plan.history),
             *(self.call("BatchGetItem", request) for request in reads),
         )
-        puts = []
+        puts = list(plan.current)
         for records in plan.deployables.values():
             facts = first(records[0], self._classify, "bench")
             for record in records[1:]:
                 facts = add(facts, record, self._classify) or facts
-            puts.append(current_put(self.table, facts, None))
+            puts.append(facts_put(self.table, facts, None))
         await asyncio.gather(*(self._put_current(put) for put in puts))
 
     async def _batch_write(self, request: dict[str, Any]) -> None:

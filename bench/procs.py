@@ -319,11 +319,15 @@ def serve_table(
     table: str = TABLE,
     workers: int | None = None,
     role: str = "serve",
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[Started]:
     """``deploystatus init-table`` + ``serve`` (production's way) on ``engine``'s ``table``;
-    ``role`` names its log, for two services of one table."""
+    ``role`` names its log, for two services of one table; ``extra_env`` adds variables
+    (``PYTHONPATH``: another release's code)."""
     port = free_port()
-    env = child_environment(AWS_ENDPOINT_URL_DYNAMODB=engine.engine_url, DEPLOYSTATUS_TABLE=table)
+    env = child_environment(
+        AWS_ENDPOINT_URL_DYNAMODB=engine.engine_url, DEPLOYSTATUS_TABLE=table, **(extra_env or {})
+    )
     subprocess.run(
         [sys.executable, "-m", "deploystatus", "init-table"],
         env=env,

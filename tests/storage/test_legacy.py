@@ -350,7 +350,8 @@ def test_running_again_changes_nothing(settings: Settings, legacy_table: str) ->
     second = migrate_with(settings, legacy_table, page_size=7)
 
     assert target_items(settings) == after_first
-    assert len(after_first) == 8 + 6  # a history item per record, a current item per deployable
+    # A history item per record; per deployable, a current item and a facts item.
+    assert len(after_first) == 8 + 6 + 6
     assert_expected_report(first)
     assert_expected_report(second)
     assert_expected_state(settings)

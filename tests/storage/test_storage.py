@@ -341,8 +341,10 @@ def test_current_past_one_megabyte_returns_every_deployable(
     client: TestClient, settings: Settings
 ) -> None:
     # All in one shard, so in one partition, which one Query cannot read whole. Long
-    # names keep the count down (every deployable costs a conditional write): about 560
-    # bytes an item. dynalite counts characters, not UTF-8 bytes, so states stay ASCII.
+    # names keep the count down (every deployable costs two conditional writes, current
+    # state and facts): about 560 bytes an item. Batches of 250 keep moto, one Python
+    # thread, within the call slots' 5 s wait. dynalite counts characters, not UTF-8
+    # bytes, so states stay ASCII.
     components: list[str] = []
     counter = 0
     while len(components) < 1_100:
@@ -357,7 +359,7 @@ def test_current_past_one_megabyte_returns_every_deployable(
         for environment in environments
     ]
     random.Random(5).shuffle(records)
-    post_in_batches(client, records, size=1_000)
+    post_in_batches(client, records, size=250)
 
     assert "LastEvaluatedKey" in first_query_page(settings, "CURRENT#0")
     assert current_of(client) == sorted(records, key=lambda r: (r["Component"], r["Environment"]))

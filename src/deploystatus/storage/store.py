@@ -30,6 +30,7 @@ docs/design.md, "Removing a record").
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
@@ -143,11 +144,15 @@ def _current_key(component: str, environment: str) -> Item:
     }
 
 
+def _facts_key(component: str, environment: str) -> Item:
+    return {
+        "PK": {"S": f"FACTS#{current_shard(component)}"},
+        "SK": {"S": f"{component}#{environment}"},
+    }
+
+
 def _latest(record: Record) -> Item:
-    text = f"{record.timestamp}#{ordered(record.state)}"
-    if record.details is not None:
-        text += _VARIANT + record.details.digest
-    return {"S": text}
+    return {"S": f"{record.timestamp}#{ordered(record.state)}"}
 
 
 def _identity_text(place: derived.Key) -> str:
@@ -172,74 +177,83 @@ def _success_of(component: str, environment: str, text: str) -> Record:
     return Record(component, environment, stored["State"], stored["Timestamp"], details)
 
 
-def _current_item(record: Record, facts: Facts | None = None, revision: int | None = None) -> Item:
-    item = {**_current_key(record.component, record.environment), "Latest": _latest(record)}
-    if record.details is not None:
-        item["D"] = {"S": _details_text(record.details)}
-    if facts is not None:
-        item["Since"] = {"S": _identity_text(facts.since)}
-        if facts.breaker is not None:
-            item["Break"] = {"S": _identity_text(facts.breaker)}
-        if facts.last_success is not None:
-            item["Success"] = {"S": _success_text(facts.last_success)}
-        item["Rules"] = {"S": facts.rules}
-    if revision is not None:
-        item["Rev"] = {"N": str(revision)}
+def _current_item(record: Record) -> Item:
+    return {**_current_key(record.component, record.environment), "Latest": _latest(record)}
+
+
+def _facts_item(facts: Facts, revision: int) -> Item:
+    current = facts.current
+    item = {
+        **_facts_key(current.component, current.environment),
+        "Latest": _latest(current),
+        "Since": {"S": _identity_text(facts.since)},
+        "Rules": {"S": facts.rules},
+        "Rev": {"N": str(revision)},
+    }
+    if current.details is not None:
+        item["D"] = {"S": _details_text(current.details)}
+    if facts.breaker is not None:
+        item["Break"] = {"S": _identity_text(facts.breaker)}
+    if facts.last_success is not None:
+        item["Success"] = {"S": _success_text(facts.last_success)}
     return item
 
 
 @dataclass(frozen=True)
-class Current:
-    """A current item as read: its record, its facts (None if it has none: written before
-    facts were kept, or by a removal), the revision writes condition on, and ``Latest``
-    as stored."""
+class StoredFacts:
+    """A facts item as read: the facts, and the revision its next write conditions on."""
 
-    record: Record
-    facts: Facts | None
-    revision: int | None
-    latest: str
+    facts: Facts
+    revision: int
 
 
-def _current_of(item: Item) -> Current:
+def _facts_of(item: Item) -> StoredFacts:
     component, environment = item["SK"]["S"].split("#", 1)
-    latest = item["Latest"]["S"]
     details = _details_of(item["D"]["S"]) if "D" in item else None
-    record = _latest_record(component, environment, latest)._replace(details=details)
-    facts = None
-    if "Rules" in item and "Since" in item:
-        success = item.get("Success")
-        facts = Facts(
-            record,
-            _place(item["Since"]["S"]),
-            _place(item["Break"]["S"]) if "Break" in item else None,
-            None if success is None else _success_of(component, environment, success["S"]),
-            item["Rules"]["S"],
-        )
-    revision = int(item["Rev"]["N"]) if "Rev" in item else None
-    return Current(record, facts, revision, latest)
+    current = _latest_record(component, environment, item["Latest"]["S"])
+    success = item.get("Success")
+    facts = Facts(
+        current._replace(details=details),
+        _place(item["Since"]["S"]),
+        _place(item["Break"]["S"]) if "Break" in item else None,
+        None if success is None else _success_of(component, environment, success["S"]),
+        item["Rules"]["S"],
+    )
+    return StoredFacts(facts, int(item["Rev"]["N"]))
 
 
 def _latest_record(component: str, environment: str, latest: str) -> Record:
-    state = latest[_STAMP + 1 :].partition(_VARIANT)[0]
-    return Record(component, environment, unordered(state), latest[:_STAMP])
+    return Record(component, environment, unordered(latest[_STAMP + 1 :]), latest[:_STAMP])
+
+
+@dataclass(frozen=True)
+class Known:
+    """A deployable as the reads with details see it: its current record, with its details
+    when its facts are of that record, and those facts (None when there are none for that
+    record: not derived yet, a moment behind a write, or of other rules)."""
+
+    record: Record
+    facts: Facts | None
 
 
 @dataclass(frozen=True)
 class WritePlan:
     """How `Store.put` stores a batch: every ``BatchWriteItem`` of history (run
-    concurrently, while the deployables' current items are read), then, per deployable, its
-    records in precedence order, which a conditional ``PutItem`` makes current with the
-    facts derived from them."""
+    concurrently, while ``BatchGetItem`` reads the deployables' facts), then, concurrently,
+    a conditional ``PutItem`` of each deployable's latest record as its current state and
+    of its facts with ``records`` (each deployable's, in precedence order) counted."""
 
     history: list[Item]
+    current: list[Item]
     deployables: dict[tuple[str, str], list[Record]]
 
 
 def write_plan(
     table: str, records: Sequence[Record], *, retention_days: int | None = None
 ) -> WritePlan:
-    """The history writes of ``records`` and their deployables: a pure function of them, so
-    that what the store writes can be measured without the store (bench/engine.py)."""
+    """The calls `Store.put` makes for ``records`` but the facts', which depend on what is
+    stored: a pure function of them, so that what the store writes can be measured without
+    the store (bench/engine.py)."""
     history: dict[tuple[str, str], Item] = {}
     deployables: dict[tuple[str, str], list[Record]] = {}
     for record in records:
@@ -253,45 +267,59 @@ def write_plan(
         {"RequestItems": {table: requests[start : start + BATCH_SIZE]}}
         for start in range(0, len(requests), BATCH_SIZE)
     ]
-    return WritePlan(batches, deployables)
+    current = [_current_put(table, group[-1]) for group in deployables.values()]
+    return WritePlan(batches, current, deployables)
 
 
-def current_reads(table: str, deployables: Sequence[tuple[str, str]]) -> list[Item]:
-    """The ``BatchGetItem`` calls that read the current items of ``deployables``."""
+def _current_put(table: str, record: Record) -> Item:
+    item = _current_item(record)
+    return {
+        "TableName": table,
+        "Item": item,
+        # Event time, not arrival time: never replace a later state. ``Latest`` orders as
+        # `Record.precedence` on every engine (_keys.py).
+        "ConditionExpression": "attribute_not_exists(PK) OR Latest < :latest",
+        "ExpressionAttributeValues": {":latest": item["Latest"]},
+    }
+
+
+def facts_reads(table: str, deployables: Sequence[tuple[str, str]]) -> list[Item]:
+    """The ``BatchGetItem`` calls that read the current and facts items of ``deployables``
+    (two keys each)."""
+    size = _BATCH_GET // 2
+    chunks = [deployables[at : at + size] for at in range(0, len(deployables), size)]
     return [
         {
             "RequestItems": {
                 table: {
-                    "Keys": [
-                        _current_key(c, e) for c, e in deployables[start : start + _BATCH_GET]
-                    ],
+                    "Keys": [key(*d) for d in chunk for key in (_current_key, _facts_key)],
                     "ConsistentRead": True,
                 }
             }
         }
-        for start in range(0, len(deployables), _BATCH_GET)
+        for chunk in chunks
     ]
 
 
-def current_put(table: str, facts: Facts, stored: Current | None) -> Item:
-    """The ``PutItem`` that makes ``facts`` a deployable's current item, on condition that
-    the item is still ``stored`` as read (None: that there is none)."""
-    revision = 1 if stored is None or stored.revision is None else stored.revision + 1
-    put: Item = {"TableName": table, "Item": _current_item(facts.current, facts, revision)}
+def facts_put(table: str, facts: Facts, stored: StoredFacts | None) -> Item:
+    """The ``PutItem`` of a deployable's facts, on condition that its item is still
+    ``stored`` as read (None: that there is none)."""
+    revision = 1 if stored is None else stored.revision + 1
+    put: Item = {"TableName": table, "Item": _facts_item(facts, revision)}
     if stored is None:
         put["ConditionExpression"] = "attribute_not_exists(PK)"
-    elif stored.revision is None:  # written before revisions, or by a removal
-        put["ConditionExpression"] = "attribute_not_exists(Rev) AND Latest = :latest"
-        put["ExpressionAttributeValues"] = {":latest": {"S": stored.latest}}
     else:
         put["ConditionExpression"] = "Rev = :rev"
         put["ExpressionAttributeValues"] = {":rev": {"N": str(stored.revision)}}
     return put
 
 
-def current_query(table: str, shard: int, prefix: str | None = None) -> Item:
-    """The Query of a shard's current items whose ``SK`` starts with ``prefix``."""
-    values = {":pk": {"S": f"CURRENT#{shard}"}}
+def current_query(
+    table: str, shard: int, prefix: str | None = None, *, partition: str = "CURRENT"
+) -> Item:
+    """The Query of a shard's current items (or facts items, ``partition="FACTS"``) whose
+    ``SK`` starts with ``prefix``."""
+    values = {":pk": {"S": f"{partition}#{shard}"}}
     condition = "PK = :pk"
     if prefix:
         values[":prefix"] = {"S": prefix}
@@ -483,20 +511,26 @@ class Store:
         """Store a batch; returns only once DynamoDB holds all of it.
 
         History first, then current state and facts, so a reader never sees a current state
-        that history lacks; the current items are read meanwhile. Both steps are idempotent,
+        that history lacks; the facts items are read meanwhile. Every step is idempotent,
         so a caller may retry a failed batch whole.
         """
         plan = write_plan(self.table, records, retention_days=self.retention_days)
-        reading = asyncio.ensure_future(self._read_currents(list(plan.deployables)))
+        reading = asyncio.ensure_future(self._read_known(list(plan.deployables)))
         try:
             await _all(self._batch_write(batch) for batch in plan.history)
-            stored = await reading
+            current, facts = await reading
         finally:
             reading.cancel()
-        await _all(
-            self.settle_facts(component, environment, group, stored.get((component, environment)))
-            for (component, environment), group in plan.deployables.items()
-        )
+        calls: list[Coroutine[Any, Any, None]] = []
+        for (component, environment), group in plan.deployables.items():
+            latest, stored = current.get((component, environment)), group[-1]
+            if latest is None or derived.key(stored) > derived.key(latest):
+                calls.append(self._put_current(_current_put(self.table, stored)))
+            found = facts.get((component, environment))
+            calls.append(
+                self.settle_facts(component, environment, group, found, unseen=latest is None)
+            )
+        await _all(calls)
 
     async def _batch_write(self, batch: Item) -> None:
         deadline = time.monotonic() + self._retry_seconds
@@ -514,126 +548,175 @@ class Store:
             backoff = min(backoff * 2, _MAX_BACKOFF)
             batch = {"RequestItems": {self.table: requests}}
 
-    async def _read_currents(self, deployables: list[tuple[str, str]]) -> dict[Any, Current]:
-        """The current items of ``deployables`` that exist (strongly consistent reads)."""
-        found: dict[Any, Current] = {}
-        for request in current_reads(self.table, deployables):
+    async def _put_current(self, put: Item) -> None:
+        with contextlib.suppress(ConditionalCheckFailed):  # a later state is stored: it stays
+            await self._call("PutItem", put)
+
+    async def _read_known(
+        self, deployables: list[tuple[str, str]]
+    ) -> tuple[dict[Any, Record], dict[Any, StoredFacts]]:
+        """The current records and the facts items of ``deployables``, those that exist
+        (strongly consistent reads)."""
+        current: dict[Any, Record] = {}
+        found: dict[Any, StoredFacts] = {}
+        for request in facts_reads(self.table, deployables):
             deadline = time.monotonic() + self._retry_seconds
             while True:
                 response = await self._call("BatchGetItem", request)
                 for item in response.get("Responses", {}).get(self.table, []):
-                    current = _current_of(item)
-                    found[current.record.deployable] = current
+                    if item["PK"]["S"].startswith("F"):
+                        stored = _facts_of(item)
+                        found[stored.facts.current.deployable] = stored
+                    else:
+                        record = _current_record((item["SK"]["S"], item["Latest"]["S"]))
+                        current[record.deployable] = record
                 unprocessed = response.get("UnprocessedKeys", {}).get(self.table)
                 if not unprocessed:
                     break
                 if time.monotonic() > deadline:
-                    raise StorageUnavailable(
-                        f"DynamoDB left {len(unprocessed['Keys'])} keys unread"
-                    )
+                    left = len(unprocessed["Keys"])
+                    raise StorageUnavailable(f"DynamoDB left {left} keys unread")
                 await asyncio.sleep(random.uniform(0, 0.05))
                 request = {"RequestItems": {self.table: unprocessed}}
-        return found
+        return current, found
 
-    async def current_item(self, component: str, environment: str) -> Current | None:
+    async def facts_item(self, component: str, environment: str) -> StoredFacts | None:
         response = await self._call(
             "GetItem",
             {
                 "TableName": self.table,
-                "Key": _current_key(component, environment),
+                "Key": _facts_key(component, environment),
                 "ConsistentRead": True,
             },
         )
         item = response.get("Item")
-        return None if item is None else _current_of(item)
+        return None if item is None else _facts_of(item)
 
     async def settle_facts(
         self,
         component: str,
         environment: str,
         records: Sequence[Record],
-        stored: Current | None,
+        stored: StoredFacts | None,
         *,
         derive: bool = False,
+        unseen: bool = False,
     ) -> None:
-        """Make ``records`` (in precedence order, all in history) count in the deployable's
-        current item and facts, read as ``stored``. Each round computes the new item from
-        the one read and writes it on condition that it is unchanged (its ``Rev``), else
-        reads it again: so concurrent writers never lose each other's records. Facts that
-        are missing, of other rules, or asked to be (``derive``) are first read back from
-        history."""
+        """Count ``records`` (in precedence order, all in history) in the deployable's facts,
+        read as ``stored``. Each round computes the new facts from the item read and writes
+        them on condition that it is unchanged (its ``Rev``), else reads it again: so
+        concurrent writers never lose each other's records. Facts that are missing, of other
+        rules, or asked to be (``derive``) are read back from history instead, which holds
+        ``records`` already; but those of a deployable ``unseen`` before (it had no current
+        state when read) are ``records``' alone, at first."""
         for round_number in range(SETTLE_ROUNDS):
             if round_number:
                 await asyncio.sleep(random.uniform(0, min(0.01 * 2**round_number, _MAX_BACKOFF)))
-                stored = await self.current_item(component, environment)
+                stored = await self.facts_item(component, environment)
             facts = None if stored is None else stored.facts
-            if stored is not None and (derive or facts is None or facts.rules != self.rules):
-                facts = await self._derive(stored.record)
-            new = facts
-            for record in records:
-                if new is None:
-                    new = derived.first(record, self.classify, self.rules)
+            computed: Facts | None
+            if stored is None and unseen and round_number == 0 and not derive:
+                computed = derived.first(records[0], self.classify, self.rules)
+                for record in records[1:]:
+                    computed = await self._add(computed, record)
+            elif derive or facts is None or facts.rules != self.rules:
+                computed = await self._derive(component, environment)
+                if computed is None:
+                    if stored is None or await self._delete_facts(stored):
+                        return
                     continue
-                added = derived.add(new, record, self.classify)
-                if added is None:
-                    since, breaker = await self._streak(new.current)
-                    added = replace(new, since=since, breaker=breaker)
-                    success = new.last_success
-                    if self.classify(record.state) == "success" and (
-                        success is None or record.precedence > success.precedence
-                    ):
-                        added = replace(added, last_success=record)
-                new = added
-            if new is None:
+            else:
+                computed = facts
+                for record in records:
+                    computed = await self._add(computed, record)
+            if stored is not None and stored.facts == computed:
+                return  # nothing new: a retried or repeated batch, or a record out of reach
+            try:
+                await self._call("PutItem", facts_put(self.table, computed, stored))
                 return
-            if stored is not None and stored.facts == new and stored.revision is not None:
-                return  # nothing new: a retried or repeated batch
-            if await self._replace_item(stored, new):
-                return
+            except ConditionalCheckFailed:
+                continue
         raise StorageUnavailable(
-            f"the current state of {component} {environment} kept changing during "
-            f"{SETTLE_ROUNDS} rounds of writing it"
+            f"the facts of {component} {environment} kept changing during "
+            f"{SETTLE_ROUNDS} rounds of writing them"
         )
 
-    async def _replace_item(self, stored: Current | None, facts: Facts) -> bool:
+    async def _add(self, facts: Facts, record: Record) -> Facts:
+        added = derived.add(facts, record, self.classify)
+        if added is not None:
+            return added
+        # A late record of another class inside the streak: the streak is read back.
+        since, breaker = await self._streak(facts.current)
+        new = replace(facts, since=since, breaker=breaker)
+        success = new.last_success
+        if self.classify(record.state) == "success" and (
+            success is None or record.precedence > success.precedence
+        ):
+            new = replace(new, last_success=record)
+        return new
+
+    async def _delete_facts(self, stored: StoredFacts) -> bool:
+        current = stored.facts.current
         try:
-            await self._call("PutItem", current_put(self.table, facts, stored))
+            await self._call(
+                "DeleteItem",
+                {
+                    "TableName": self.table,
+                    "Key": _facts_key(current.component, current.environment),
+                    "ConditionExpression": "Rev = :rev",
+                    "ExpressionAttributeValues": {":rev": {"N": str(stored.revision)}},
+                },
+            )
         except ConditionalCheckFailed:
             return False
         return True
 
-    async def _newest_first(self, upto: Record) -> AsyncGenerator[Record]:
-        """``upto`` and then its deployable's records before it in history, newest first."""
-        yield upto
+    async def _newest_first(self, upto: Record | None) -> AsyncGenerator[Record]:
+        """The deployable's records in history up to ``upto`` (all of them: None), newest
+        first, ``upto`` itself first even if history no longer holds it."""
+        if upto is None:
+            raise ValueError("a deployable is needed")
         wanted = HistoryRange(
             upto.component, upto.environment, until=upto.timestamp, descending=True
         )
         place = derived.key(upto)
+        first = True
         async for page in self.history(wanted, page_items=_DERIVE_PAGE):
             for record in page:
-                if derived.key(record) < place:
-                    yield record
+                here = derived.key(record)
+                if here > place:
+                    continue
+                if first and here != place:
+                    yield upto
+                first = False
+                yield record
+        if first:
+            yield upto
 
-    async def _derive(self, current: Record) -> Facts | None:
-        """Every fact of ``current``'s deployable, from history: reads back to the record
-        before the streak and to the newest success."""
-        records = self._newest_first(current)
+    async def _derive(self, component: str, environment: str) -> Facts | None:
+        """Every fact of the deployable, from its history (None if it has none): reads,
+        newest first, back to the record before the streak and to the newest success."""
+        wanted = HistoryRange(component, environment, descending=True)
         kept: list[Record] = []  # the streak and its breaker, then the newest success
-        streak_class = self.classify(current.state)
+        streak_class = None
         broken = found_success = False
+        pages = self.history(wanted, page_items=_DERIVE_PAGE)
         try:
-            async for record in records:
-                kind = self.classify(record.state)
-                if not broken:
-                    kept.append(record)
-                    broken = kind != streak_class
-                elif kind == "success":
-                    kept.append(record)
-                found_success = found_success or kind == "success"
+            async for page in pages:
+                for record in page:
+                    kind = self.classify(record.state)
+                    if streak_class is None:
+                        streak_class = kind
+                    if not broken:
+                        kept.append(record)
+                        broken = kind != streak_class
+                    elif kind == "success" and not found_success:
+                        kept.append(record)
+                    found_success = found_success or kind == "success"
                 if broken and found_success:
                     break
         finally:
-            await records.aclose()
+            await pages.aclose()
         return derived.derive(kept, self.classify, self.rules)
 
     async def _streak(self, current: Record) -> tuple[derived.Key, derived.Key | None]:
@@ -678,9 +761,7 @@ class Store:
         # Again, without exception: a writer resending the record meanwhile may have made
         # it current again, or a concurrent removal may have taken what became current.
         now_current = await self.settle_current(component, environment)
-        if now_current is not None:
-            stored = await self.current_item(component, environment)
-            await self.settle_facts(component, environment, [], stored, derive=True)
+        await self.derive_again(component, environment)
         return Removal(record.without_details(), was_current, now_current)
 
     async def _variants(self, record: Record) -> list[Item]:
@@ -707,8 +788,17 @@ class Store:
 
     async def current_of(self, component: str, environment: str) -> Record | None:
         """The deployable's current state, as stored now (a strongly consistent read)."""
-        current = await self.current_item(component, environment)
-        return None if current is None else current.record
+        response = await self._call(
+            "GetItem",
+            {
+                "TableName": self.table,
+                "Key": _current_key(component, environment),
+                "ProjectionExpression": "SK, Latest",
+                "ConsistentRead": True,
+            },
+        )
+        item = response.get("Item")
+        return None if item is None else _current_record((item["SK"]["S"], item["Latest"]["S"]))
 
     async def newest(
         self, component: str, environment: str, *, without: Record | None = None
@@ -735,8 +825,7 @@ class Store:
     ) -> bool:
         """Make ``new`` the deployable's current state (None: remove its current item), only
         if it still is ``expected`` (None: it has none). False, and nothing changed, if it
-        is not: another writer got there first. The item written has no facts: `remove`
-        derives them next."""
+        is not: another writer got there first."""
         if new is None and expected is None:
             return True
         condition: Item
@@ -745,8 +834,6 @@ class Store:
         else:
             # Written before states were stored ordered, Latest holds the state as is.
             old_form = f"{expected.timestamp}#{expected.state}"
-            if expected.details is not None:
-                old_form += _VARIANT + expected.details.digest
             condition = {
                 "ConditionExpression": "Latest IN (:expected, :old_form)",
                 "ExpressionAttributeValues": {
@@ -829,7 +916,7 @@ class Store:
 
     async def history(
         self, wanted: HistoryRange, *, page_items: int | None = None
-    ) -> AsyncIterator[list[Record]]:
+    ) -> AsyncGenerator[list[Record]]:
         """Every record in ``wanted``, one DynamoDB page at a time (as many pages, at least
         one), ``page_items`` items a page at most (None: as many as DynamoDB gives)."""
         query = history_query(self.table, wanted)
@@ -904,15 +991,15 @@ class Store:
         return [record((item["SK"]["S"], item["Latest"]["S"])) for item in items]
 
     async def _current_items(
-        self, shards: Iterable[int], *, prefix: str | None, whole: bool = False
+        self, shards: Iterable[int], *, prefix: str | None, partition: str = "CURRENT"
     ) -> list[Item]:
-        """Every current item of ``shards`` whose ``SK`` starts with ``prefix``, shards read
-        concurrently, sorted by ``SK`` (that is, by component then environment); only their
-        keys and ``Latest`` unless ``whole``."""
+        """Every current item of ``shards`` (or facts item) whose ``SK`` starts with
+        ``prefix``, shards read concurrently, sorted by ``SK`` (that is, by component then
+        environment); current items' keys and ``Latest`` only."""
 
         async def shard_items(shard: int) -> list[Item]:
-            query = current_query(self.table, shard, prefix)
-            if whole:
+            query = current_query(self.table, shard, prefix, partition=partition)
+            if partition != "CURRENT":
                 del query["ProjectionExpression"]
             return [item async for page in self._pages(query) for item in page]
 
@@ -932,31 +1019,64 @@ class Store:
         items = await self._current_items(range(CURRENT_SHARDS), prefix=component_prefix or None)
         return self._records_of(items)
 
-    async def deployables(self, component_prefix: str | None = None) -> list[Current]:
-        """Every deployable's current item whole, details and facts included (of components
-        starting with ``component_prefix``): one Query per shard, however long history is.
-        Facts of other rules than the store's are left out (None)."""
-        items = await self._current_items(
-            range(CURRENT_SHARDS), prefix=component_prefix or None, whole=True
+    async def deployables(self, component_prefix: str | None = None) -> list[Known]:
+        """Every deployable's current state with its details and facts (of components
+        starting with ``component_prefix``): one Query per shard of current items and one of
+        facts items, concurrently, however long history is."""
+        shards = range(CURRENT_SHARDS)
+        prefix = component_prefix or None
+        current, facts = await _all(
+            [
+                self._current_items(shards, prefix=prefix),
+                self._current_items(shards, prefix=prefix, partition="FACTS"),
+            ]
         )
-        return [self._fresh(_current_of(item)) for item in items]
+        known = {item["SK"]["S"]: _facts_of(item).facts for item in facts}
+        return [
+            self._known(record, known.get(f"{record.component}#{record.environment}"))
+            for record in self._records_of(current)
+        ]
 
-    async def deployable(self, component: str, environment: str) -> Current | None:
-        current = await self.current_item(component, environment)
-        return None if current is None else self._fresh(current)
+    async def deployable(self, component: str, environment: str) -> Known | None:
+        """One deployable's current state with its details and facts: one ``BatchGetItem``."""
+        response = await self._call(
+            "BatchGetItem",
+            {
+                "RequestItems": {
+                    self.table: {
+                        "Keys": [
+                            _current_key(component, environment),
+                            _facts_key(component, environment),
+                        ],
+                        "ConsistentRead": True,
+                    }
+                }
+            },
+        )
+        items = {item["PK"]["S"][0]: item for item in response["Responses"][self.table]}
+        if "C" not in items:
+            return None
+        record = _current_record((items["C"]["SK"]["S"], items["C"]["Latest"]["S"]))
+        return self._known(record, _facts_of(items["F"]).facts if "F" in items else None)
 
-    def _fresh(self, current: Current) -> Current:
-        facts = current.facts
-        if facts is None or facts.rules == self.rules:
-            return current
-        return replace(current, facts=None)
+    def _known(self, record: Record, facts: Facts | None) -> Known:
+        if facts is None or facts.rules != self.rules:
+            return Known(record, None)
+        if facts.current.identity != record.identity:
+            return Known(record, None)  # a moment behind (or ahead of) current state
+        return Known(facts.current, facts)
 
     async def derive_again(self, component: str, environment: str) -> None:
-        """Derive the deployable's facts again from its history (after the rules changed,
-        or to bring an item written before facts were kept up to date)."""
-        stored = await self.current_item(component, environment)
-        if stored is not None:
-            await self.settle_facts(component, environment, [], stored, derive=True)
+        """Derive the deployable's facts again from its history (after the rules changed, a
+        removal, or for a deployable written before facts were kept), and write its current
+        state's ``Latest`` in the ordered form if it holds the form written before."""
+        current = await self.current_of(component, environment)
+        if current is not None:
+            old_form = f"{current.timestamp}#{current.state}"
+            if old_form != _latest(current)["S"]:
+                await self.replace_current(component, environment, current, current)
+        stored = await self.facts_item(component, environment)
+        await self.settle_facts(component, environment, [], stored, derive=True)
 
     # The table itself
 

@@ -19,7 +19,7 @@ from deploystatus.errors import (
 )
 from deploystatus.logs import AUDIT_LOGGER
 from deploystatus.records import Record, Removal
-from deploystatus.storage.store import Current
+from deploystatus.storage.store import Known
 
 from . import openapi
 from .auth import TOKEN_NAME_KEY
@@ -115,7 +115,7 @@ async def deployable(request: Request) -> Response:
     return Response(state.encoder.deployable_body(view), media_type=JSON)
 
 
-def _views(state: AppState, currents: list[Current]) -> list[facts.Deployable]:
+def _views(state: AppState, currents: list[Known]) -> list[facts.Deployable]:
     now = time.time_ns()
     stuck_after = state.settings.stuck_after_seconds * 1_000_000_000
     classify = state.store.classify
