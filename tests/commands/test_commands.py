@@ -659,6 +659,72 @@ def test_history_prints_an_aligned_table_of_the_component_history(
     assert table_rows(result.stdout, HISTORY_HEADER) == history_rows([posted[2][2], posted[2][0]])
 
 
+def test_details_posted_from_github_actions_come_back_in_current_json_and_both_tables(
+    launcher: Launcher, service: Service
+) -> None:
+    """From a pipeline to a person: post fills the details in, current -o json carries them
+    with the derived facts, and the tables show the version and the actor."""
+    component, environment = unique_component(), unique_environment()
+    github = command_env(
+        launcher,
+        GITHUB_ACTIONS="true",
+        GITHUB_SHA="9fceb02d0ae598e95dc970b74767f19372d61af8",
+        GITHUB_ACTOR="octocat",
+        GITHUB_SERVER_URL="https://github.com",
+        GITHUB_REPOSITORY="acme/payments-api",
+        GITHUB_RUN_ID="10176543210",
+    )
+    for state, timestamp in (
+        ("deploy-success", "2024-07-30T14:00:00Z"),
+        ("deploy-failed", "2024-07-30T14:06:41Z"),
+    ):
+        result = launcher.run(
+            "post", "-u", service.url, "-c", component, "-e", environment, "-s", state,
+            "--timestamp", timestamp, "--version", "2024.07.30-1432", "--message", "canary",
+            env=github,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    details = {
+        "Version": "2024.07.30-1432",
+        "Revision": "9fceb02d0ae598e95dc970b74767f19372d61af8",
+        "Actor": "octocat",
+        "Link": "https://github.com/acme/payments-api/actions/runs/10176543210",
+        "Message": "canary",
+    }
+    reading = ("-u", service.url, "-e", environment)
+
+    result = launcher.run("current", *reading, "-c", component, "-o", "json", env=github)
+    assert result.returncode == 0, result.stderr
+    (record,) = json.loads(result.stdout)["Records"]
+    assert record == {
+        **deployment(component, environment, "deploy-failed", "2024-07-30T14:06:41Z"),
+        **details,
+        "Class": "failed",
+        "Since": "2024-07-30T14:06:41Z",
+        "Stuck": False,
+        "LastSuccess": {
+            "Timestamp": "2024-07-30T14:00:00Z",
+            "State": "deploy-success",
+            **details,
+        },
+    }
+    assert list(record)[4:9] == list(details)  # in the API's order
+
+    result = launcher.run("current", *reading, "-c", component, env=github)
+    assert result.returncode == 0, result.stderr
+    age_now = age("2024-07-30T14:06:41Z")
+    assert table_rows(result.stdout, CURRENT_HEADER) == [
+        [component, environment, "deploy-failed", "2024.07.3…", "octocat", age_now]
+    ]
+    result = launcher.run("history", component, *reading, env=github)
+    assert result.returncode == 0, result.stderr
+    assert table_rows(result.stdout, HISTORY_HEADER) == [
+        ["2024-07-30T14:06:41Z", environment, "deploy-failed", "2024.07.3…", "octocat"],
+        ["2024-07-30T14:00:00Z", environment, "deploy-success", "2024.07.3…", "octocat"],
+    ]
+    assert "9fceb02d" not in result.stdout
+
+
 def test_deploystatus_url_is_used_when_url_is_absent(launcher: Launcher, service: Service) -> None:
     component = unique_component()
     env = command_env(launcher, DEPLOYSTATUS_URL=service.url)
