@@ -145,3 +145,11 @@ def test_completion_offers_the_commands_that_start_with_what_was_typed(
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["history"], result.stdout
+
+
+@pytest.mark.parametrize("command", ["current", "history"])
+def test_the_output_help_names_the_tsv_columns_in_order(launcher: Launcher, command: str) -> None:
+    result = launcher.run(command, "--help", env=wide(launcher))
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.replace("│", " ").split())
+    assert "tsv: a header (component, environment, state, timestamp, version, actor)" in text

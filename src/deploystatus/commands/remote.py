@@ -43,12 +43,21 @@ TokenOption = Annotated[
         help="Bearer token, when the service has authentication on.",
     ),
 ]  # fmt: skip
+# current's and history's -o tsv: a header of these names, in lower case.
+_TSV: list[Column] = [
+    ("COMPONENT", field("Component")),
+    ("ENVIRONMENT", field("Environment")),
+    ("STATE", field("State")),
+    ("TIMESTAMP", field("Timestamp")),
+    ("VERSION", lambda record: str(record.get("Version", ""))),
+    ("ACTOR", lambda record: str(record.get("Actor", ""))),
+]
 OutputOption = Annotated[
     Output,
     typer.Option(
         "--output", "-o",
-        help="table: aligned columns, for people; json: the API's body; tsv: a header, then "
-        "one record a line.",
+        help="table: aligned columns, for people; json: the API's body; tsv: a header "
+        f"({', '.join(title.lower() for title, _ in _TSV)}), then one record a line.",
     ),
 ]  # fmt: skip
 JsonOption = Annotated[bool, typer.Option("--json", hidden=True, help="= --output json")]
@@ -65,14 +74,6 @@ StateOption = Annotated[
     str, typer.Option("--state", "-s", metavar="STATE", help="The state, e.g. deploy-success.")
 ]
 
-_TSV: list[Column] = [
-    ("COMPONENT", field("Component")),
-    ("ENVIRONMENT", field("Environment")),
-    ("STATE", field("State")),
-    ("TIMESTAMP", field("Timestamp")),
-    ("VERSION", lambda record: str(record.get("Version", ""))),
-    ("ACTOR", lambda record: str(record.get("Actor", ""))),
-]
 _SHORT = 10  # a table's version and actor, at most (the whole is in -o tsv and -o json)
 
 
