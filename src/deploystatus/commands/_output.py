@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+from rich.cells import cell_len, set_cell_size
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -45,6 +46,16 @@ _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r
 
 def visible(text: str) -> str:
     return text.translate(_INVISIBLE)
+
+
+def shortened(text: str, cells: int) -> str:
+    """``text`` in at most ``cells`` terminal columns, ending in an ellipsis when cut; what
+    is invisible is escaped first, so that the escapes are counted (a wide character counts
+    two)."""
+    text = visible(text)
+    if cell_len(text) <= cells:
+        return text
+    return set_cell_size(text, cells - 1).rstrip(" ") + "…"
 
 
 def age(timestamp: str, now_ns: int | None = None) -> str:

@@ -24,7 +24,7 @@ from ._client import (
     send_with_retries,
 )
 from ._help import examples
-from ._output import Column, Output, age, field, print_records
+from ._output import Column, Output, age, field, print_records, shortened
 from ._target import confirm
 
 PANEL = "Client: post and read records"
@@ -74,15 +74,14 @@ StateOption = Annotated[
     str, typer.Option("--state", "-s", metavar="STATE", help="The state, e.g. deploy-success.")
 ]
 
-_SHORT = 10  # a table's version and actor, at most (the whole is in -o tsv and -o json)
+_SHORT = 10  # a table's version and actor, in columns (whole in -o tsv and -o json)
 
 
 def _short(name: str) -> Column:
     """A detail in a table: ``-`` when the record has none, an ellipsis when it is long."""
 
     def value(record: dict[str, Any]) -> str:
-        text = str(record.get(name) or "-")
-        return text if len(text) <= _SHORT else text[: _SHORT - 1] + "…"
+        return shortened(str(record.get(name) or "-"), _SHORT)
 
     return name.upper(), value
 
