@@ -21,6 +21,7 @@ from tests.support.processes import (
     Cli,
     Launcher,
     child_pids,
+    clean_environment,
     cmdline,
     http_request,
     list_tables,
@@ -292,8 +293,14 @@ def test_init_table_with_unreachable_endpoint_exits_1_in_seconds_with_one_line_e
 
 def test_console_script_help_exits_0(tmp_path: Path) -> None:
     script = Path(sysconfig.get_path("scripts")) / "deploystatus"
+    # The clean environment: under GitHub Actions, Typer would force a terminal's colours.
     result = subprocess.run(
-        [str(script), "--help"], capture_output=True, text=True, timeout=60, cwd=tmp_path
+        [str(script), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=clean_environment(),
     )
     assert result.returncode == 0, result.stderr
     assert "Usage: deploystatus [OPTIONS] COMMAND [ARGS]..." in result.stdout
