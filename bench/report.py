@@ -504,9 +504,10 @@ def render(results: dict[str, Any], plot_link: str | None) -> str:
             "(at least one request per client), with the range and the request latency. A "
             "batch of up to 25 records has one record per deployable; a 500-record batch is a "
             "backfill of 20 records for each of 25 deployables. *Engine* is the same DynamoDB "
-            "calls (ceil(N/25) `BatchWriteItem`, then one conditional `PutItem` per "
-            "deployable) with the same items, client library and concurrency, straight to the "
-            "engine. On a busy machine the ratio can pass 1: the service's path runs in two "
+            "calls (ceil(N/25) `BatchWriteItem` and a `BatchGetItem` of the current and facts "
+            "items, then two conditional `PutItem` per deployable: current state and facts) with "
+            "the same items, client library and concurrency, straight to the engine. On a busy "
+            "machine the ratio can pass 1: the service's path runs in two "
             "Python processes (load generator and service), which get two shares of the CPU, "
             "the engine ceiling's client in one.",
             "",

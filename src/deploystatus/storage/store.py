@@ -4,26 +4,27 @@ it, one read per access pattern (docs/design.md, "Access patterns").
 One table, string keys ``PK`` and ``SK`` (see docs/design.md for the reasoning):
 
     history   PK = "H#" + component             SK = timestamp "#" environment "#" state
-                                                     [U+0001 digest]
+                                                     [U+0001 digest of the details]
                                                 D = details (JSON), Expires = TTL
     current   PK = "CURRENT#" + shard (0-3)     SK = component "#" environment
                                                 Latest = timestamp "#" ordered(state)
-                                                         [U+0001 digest]
-                                                D = details, and the derived facts:
+    facts     PK = "FACTS#" + shard (0-3)       SK = component "#" environment
+                                                Latest, D: the current record's
                                                 Since, Break, Success, Rules, Rev
 
 ``timestamp`` is the canonical UTC form (fixed width), so sort-key order is time order and
-``Latest`` compares as `Record.precedence` on every engine (``ordered``: _keys.py; the
-digest of a record's details follows its state when it has details, after U+0001, which no
-state contains). Neither component nor environment may contain ``#``, and ``#`` sorts
-below every character they may contain, so splitting is unambiguous and ``SK`` order of
-current items is (component, environment) order. A record with details is a history item
-of its own beside the same record without (or with other details): readers keep the one
-of greatest precedence, and all of them sort next to each other.
+``Latest`` compares as (timestamp, state) by code point on every engine (``ordered``:
+_keys.py). Neither component nor environment may contain ``#``, and ``#`` sorts below
+every character they may contain, so splitting is unambiguous and ``SK`` order of current
+items is (component, environment) order. A record with details is a history item of its
+own beside the same record without (or with other details), after U+0001, which no state
+contains: readers keep the one of greatest precedence, and all of them sort next to each
+other.
 
 The invariant every write keeps: a deployable's current item names a record its history
-holds, the latest one once writes settle. `put` writes history before current state;
-`remove` moves current state off a record before deleting it from history (see
+holds, the latest one once writes settle; its facts item counts the records of its history
+(facts.py). `put` writes history before current state and facts; `remove` moves current
+state off a record before deleting it from history, then derives the facts again (see
 docs/design.md, "Removing a record").
 """
 
@@ -76,7 +77,7 @@ _FILTERED_READ = 500  # items per Query call when filtering by environment
 SETTLE_ROUNDS = 20
 _EARLIEST = timestamps.canonical(timestamps.EARLIEST_NS)
 _LATEST = timestamps.canonical(timestamps.LATEST_NS)
-_VARIANT = "\x01"  # before the digest of a record's details, in history SK and Latest
+_VARIANT = "\x01"  # before the digest of a record's details, in a history SK
 _STAMP = len(_EARLIEST)  # the canonical timestamp's fixed width
 EXPIRES = "Expires"  # history items' TTL attribute (infra/terraform enables it)
 _HISTORY_PROJECTION = f"SK, D, {EXPIRES}"
@@ -207,19 +208,31 @@ class StoredFacts:
     revision: int
 
 
-def _facts_of(item: Item) -> StoredFacts:
-    component, environment = item["SK"]["S"].split("#", 1)
-    details = _details_of(item["D"]["S"]) if "D" in item else None
-    current = _latest_record(component, environment, item["Latest"]["S"])
-    success = item.get("Success")
-    facts = Facts(
-        current._replace(details=details),
-        _place(item["Since"]["S"]),
-        _place(item["Break"]["S"]) if "Break" in item else None,
-        None if success is None else _success_of(component, environment, success["S"]),
-        item["Rules"]["S"],
+# A facts item's attributes, in the order `_facts_from` takes them.
+_FACTS_ATTRIBUTES = ("SK", "Latest", "D", "Since", "Break", "Success", "Rules")
+FactsText = tuple[str | None, ...]
+
+
+def _facts_text(item: Item) -> FactsText:
+    return tuple(item[name]["S"] if name in item else None for name in _FACTS_ATTRIBUTES)
+
+
+def _facts_from(text: FactsText) -> Facts:
+    key, latest, details, since, breaker, success, rules = text
+    assert key is not None and latest is not None and since is not None and rules is not None
+    component, environment = key.split("#", 1)
+    current = _latest_record(component, environment, latest)
+    return Facts(
+        current._replace(details=None if details is None else _details_of(details)),
+        _place(since),
+        None if breaker is None else _place(breaker),
+        None if success is None else _success_of(component, environment, success),
+        rules,
     )
-    return StoredFacts(facts, int(item["Rev"]["N"]))
+
+
+def _facts_of(item: Item) -> StoredFacts:
+    return StoredFacts(_facts_from(_facts_text(item)), int(item["Rev"]["N"]))
 
 
 def _latest_record(component: str, environment: str, latest: str) -> Record:
@@ -477,8 +490,10 @@ class Store:
         self._slots = CallSlots(max_concurrent_calls, wait_seconds=retry_seconds)
         self._retry_seconds = retry_seconds
         self._current = SharedRead(self._read_current)
-        # Current items come back read after read: each one's record is built once.
+        # Current items come back read after read: each one's record is built once, and
+        # each facts item's facts.
         self._current_records = Memo(_current_record, CURRENT_RECORDS_LIMIT)
+        self._facts = Memo(_facts_from, CURRENT_RECORDS_LIMIT)
         self.classify = Classifier(rules)
         self.rules = derived.rules_fingerprint(rules)
         self.retention_days = retention_days
@@ -1031,7 +1046,8 @@ class Store:
                 self._current_items(shards, prefix=prefix, partition="FACTS"),
             ]
         )
-        known = {item["SK"]["S"]: _facts_of(item).facts for item in facts}
+        facts_of = self._facts.get
+        known = {item["SK"]["S"]: facts_of(_facts_text(item)) for item in facts}
         return [
             self._known(record, known.get(f"{record.component}#{record.environment}"))
             for record in self._records_of(current)

@@ -35,6 +35,7 @@ class RecordsEncoder:
         # Components, environments and states repeat endlessly: encode each once.
         self._string = Memo(_go_string, _STRINGS_LIMIT).get
         self._states = Memo(self._object, _STATES_LIMIT)
+        self._deployables = Memo(self._deployable, _STATES_LIMIT)
 
     def _object(self, r: Record) -> str:
         string = self._string
@@ -79,7 +80,7 @@ class RecordsEncoder:
 
     def deployables_body(self, deployables: Iterable[Deployable]) -> bytes:
         """``{"Records":[...]}`` of current states with their details and derived facts."""
-        return f'{{"Records":[{",".join(map(self._deployable, deployables))}]}}'.encode()
+        return f'{{"Records":[{",".join(map(self._deployables.get, deployables))}]}}'.encode()
 
     def deployable_body(self, deployable: Deployable) -> bytes:
         return self._deployable(deployable).encode()
