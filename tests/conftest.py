@@ -4,6 +4,7 @@ real app in front of it. Nothing is mocked; every DynamoDB call goes over HTTP."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -51,6 +52,19 @@ def run_with_store(settings: Settings, use: Callable[[Store], Awaitable[T]]) -> 
             )
 
     return asyncio.run(main())
+
+
+@contextlib.contextmanager
+def client_of_its_own(settings: Settings, prefix: str) -> Iterator[TestClient]:
+    """The app on a fresh table of its own, deleted afterwards: one per example of a
+    property test (the fixture's table stays unused)."""
+    fresh = settings.model_copy(update={"table": f"{prefix}-{uuid.uuid4().hex[:12]}"})
+    run_with_store(fresh, lambda store: store.create_table())
+    try:
+        with TestClient(create_app(fresh)) as client:
+            yield client
+    finally:
+        run_with_store(fresh, lambda store: store.delete_table())
 
 
 @pytest.fixture

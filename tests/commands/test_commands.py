@@ -34,6 +34,7 @@ from deploystatus.records import Record, component_problem, environment_problem,
 from deploystatus.states import state_class
 from deploystatus.storage.store import Store
 from deploystatus.tokens import new_token
+from tests.commands.test_ci import GITHUB
 from tests.conftest import run_with_store
 from tests.support.factories import deployment, history_of
 from tests.support.processes import (
@@ -430,14 +431,7 @@ def test_post_in_github_actions_fills_the_details_and_options_win(
     launcher: Launcher, service: Service
 ) -> None:
     component = unique_component()
-    github = {
-        "GITHUB_ACTIONS": "true",
-        "GITHUB_SHA": "9fceb02d0ae598e95dc970b74767f19372d61af8",
-        "GITHUB_ACTOR": "octocat",
-        "GITHUB_SERVER_URL": "https://github.com",
-        "GITHUB_REPOSITORY": "acme/payments-api",
-        "GITHUB_RUN_ID": "10176543210",
-    }
+    github = GITHUB  # a GitHub Actions run's variables
     for state, extra in (("deploy-started", []), ("deploy-success", ["--actor", "release-bot"])):
         result = launcher.run(
             "post", "-u", service.url, "-c", component, "-e", "prod", "-s", state, *extra,
@@ -459,14 +453,7 @@ def test_post_with_no_ci_sends_no_detail_from_the_environment(
     launcher: Launcher, service: Service
 ) -> None:
     component = unique_component()
-    github = {
-        "GITHUB_ACTIONS": "true",
-        "GITHUB_SHA": "9fceb02d0ae598e95dc970b74767f19372d61af8",
-        "GITHUB_ACTOR": "octocat",
-        "GITHUB_SERVER_URL": "https://github.com",
-        "GITHUB_REPOSITORY": "acme/payments-api",
-        "GITHUB_RUN_ID": "10176543210",
-    }
+    github = GITHUB  # a GitHub Actions run's variables
     result = launcher.run(
         "post", "-u", service.url, "-c", component, "-e", "prod", "-s", "deploy-success",
         "--timestamp", "2024-07-30T14:06:41Z", "--version", "1.4.2", "--no-ci",
@@ -665,15 +652,7 @@ def test_details_posted_from_github_actions_come_back_in_current_json_and_both_t
     """From a pipeline to a person: post fills the details in, current -o json carries them
     with the derived facts, and the tables show the version and the actor."""
     component, environment = unique_component(), unique_environment()
-    github = command_env(
-        launcher,
-        GITHUB_ACTIONS="true",
-        GITHUB_SHA="9fceb02d0ae598e95dc970b74767f19372d61af8",
-        GITHUB_ACTOR="octocat",
-        GITHUB_SERVER_URL="https://github.com",
-        GITHUB_REPOSITORY="acme/payments-api",
-        GITHUB_RUN_ID="10176543210",
-    )
+    github = command_env(launcher, **GITHUB)
     for state, timestamp in (
         ("deploy-success", "2024-07-30T14:00:00Z"),
         ("deploy-failed", "2024-07-30T14:06:41Z"),

@@ -7,7 +7,6 @@ distinct records and walks them, as a person would read the history."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,11 +16,10 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from deploystatus import timestamps
-from deploystatus.app import create_app
 from deploystatus.config import Settings
 from deploystatus.records import Details
 from deploystatus.states import state_class
-from tests.conftest import run_with_store
+from tests.conftest import client_of_its_own
 from tests.support.factories import deployment, post_ok
 
 
@@ -206,13 +204,8 @@ def read_facts(client: TestClient) -> dict[str, Any]:
 def test_any_arrival_order_gives_the_modelled_facts(
     settings: Settings, requests: list[list[Drawn]]
 ) -> None:
-    fresh = settings.model_copy(update={"table": f"facts-{uuid.uuid4().hex[:12]}"})
-    run_with_store(fresh, lambda store: store.create_table())
-    try:
-        with TestClient(create_app(fresh)) as client:
-            for request in requests:
-                post_ok(client, [sent(record) for record in request])
-            every = [record for request in requests for record in request]
-            assert read_facts(client) == expected_facts(every)
-    finally:
-        run_with_store(fresh, lambda store: store.delete_table())
+    with client_of_its_own(settings, "facts") as client:
+        for request in requests:
+            post_ok(client, [sent(record) for record in request])
+        every = [record for request in requests for record in request]
+        assert read_facts(client) == expected_facts(every)

@@ -452,16 +452,6 @@ def test_a_missing_target_table_fails_before_anything_is_read(
 # The command
 
 
-@pytest.fixture
-def environment(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The environment the command reads its settings from: the test's engine and table."""
-    assert settings.endpoint_url is not None
-    monkeypatch.setenv("DEPLOYSTATUS_TABLE", settings.table)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", settings.endpoint_url)
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    return settings
-
-
 def test_command_migrates_and_prints_the_counts(
     environment: Settings, legacy_table: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -3,17 +3,14 @@ gives the same current state and history as a model of the rules."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from deploystatus.app import create_app
 from deploystatus.config import Settings
-from tests.conftest import run_with_store
+from tests.conftest import client_of_its_own
 from tests.support.factories import deployment, post_ok, read_records
 
 COMPONENTS = ("a", "a-b", "a.b")
@@ -98,18 +95,12 @@ def test_any_arrival_order_gives_the_modelled_current_state_and_history(
     settings: Settings, delivery: tuple[list[Drawn], list[list[Drawn]]]
 ) -> None:
     records, requests = delivery
-    # Every example on a fresh table of its own (the fixture's table stays unused).
-    fresh = settings.model_copy(update={"table": f"prop-{uuid.uuid4().hex[:12]}"})
-    run_with_store(fresh, lambda store: store.create_table())
-    try:
-        with TestClient(create_app(fresh)) as client:
-            for request in requests:
-                post_ok(client, [sent(record) for record in request])
+    with client_of_its_own(settings, "prop") as client:
+        for request in requests:
+            post_ok(client, [sent(record) for record in request])
 
-            assert read_records(client, "/current") == expected_current(records)
-            for component in COMPONENTS:
-                assert read_records(client, f"/historical/{component}") == expected_history(
-                    records, component
-                )
-    finally:
-        run_with_store(fresh, lambda store: store.delete_table())
+        assert read_records(client, "/current") == expected_current(records)
+        for component in COMPONENTS:
+            assert read_records(client, f"/historical/{component}") == expected_history(
+                records, component
+            )

@@ -54,15 +54,6 @@ T2 = "2024-07-30T14:05:00.000000000Z"
 T3 = "2024-07-30T14:10:00.000000000Z"
 
 
-@pytest.fixture
-def environment(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    assert settings.endpoint_url is not None
-    monkeypatch.setenv("DEPLOYSTATUS_TABLE", settings.table)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", settings.endpoint_url)
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    return settings
-
-
 def test_old_items_read_as_before_and_derive_facts_brings_them_up_to_date(
     environment: Settings, client: TestClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
