@@ -274,6 +274,9 @@ def test_writers_resending_on_503_converge_to_the_fault_free_state(
         assert rig.stats.unavailable > 0, "no request gave up: the 503 path did not run"
     rig.proxy.clear()
     assert snapshot(rig.reader, COMPONENTS) == reference
+    # The facts derived per deployable too, and there are some to compare.
+    assert b'"Since":"' in reference["/current?details=true"]
+    assert b'"Since":null' not in reference["/current?details=true"]
     assert max(rig.unavailable_seconds, default=0.0) < 5.0
     reliability.record(
         "DynamoDB faults (random share of calls)",

@@ -298,8 +298,13 @@ def read_json(client: httpx2.Client, path: str) -> list[Rec]:
 
 
 def snapshot(client: httpx2.Client, components: Iterable[str]) -> dict[str, bytes]:
-    """The bodies of /current and of each component's /historical, byte for byte."""
-    paths = ["/current", *(f"/historical/{c}" for c in sorted(set(components)))]
+    """The bodies of /current (with details and derived facts too) and of each component's
+    /historical, byte for byte."""
+    paths = [
+        "/current",
+        "/current?details=true",
+        *(f"/historical/{c}" for c in sorted(set(components))),
+    ]
     bodies = {}
     for path in paths:
         response = client.get(path)
