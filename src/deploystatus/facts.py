@@ -143,10 +143,10 @@ def view(
     now_ns: int,
     stuck_after_ns: int,
 ) -> Deployable:
-    """``current`` with its facts (None: not derived yet, or of other rules); stuck when in
-    progress for more than ``stuck_after_ns`` at ``now_ns``."""
+    """``current`` with its facts (None: none of that record, `Store.deployables` decides);
+    stuck when in progress for more than ``stuck_after_ns`` at ``now_ns``."""
     kind = classify(current.state)
-    if facts is None or facts.current.identity != current.identity:
+    if facts is None:
         return Deployable(current, kind, None, None, False)
     since = facts.since[0]
     stuck = kind == "in-progress" and now_ns - from_canonical(since) > stuck_after_ns

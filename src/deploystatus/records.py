@@ -102,6 +102,11 @@ def environment_problem(value: str) -> str | None:
 def state_problem(value: str) -> str | None:
     if not 1 <= len(value) <= STATE_MAX:
         return f"must be 1-{STATE_MAX} characters"
+    return _forbidden_problem(value)
+
+
+def _forbidden_problem(value: str) -> str | None:
+    """Why free text (a state, a detail) cannot hold ``value``'s characters, if it cannot."""
     forbidden = _STATE_FORBIDDEN.search(value)
     if forbidden is None:
         return None
@@ -124,12 +129,9 @@ def detail_problem(name: str, value: str) -> str | None:
     maximum = DETAIL_MAX[name]
     if len(value) > maximum:
         return f"must be at most {maximum} characters (it is {len(value)})"
-    forbidden = _STATE_FORBIDDEN.search(value)
+    forbidden = _forbidden_problem(value)
     if forbidden is not None:
-        code = ord(forbidden.group())
-        if 0xD800 <= code <= 0xDFFF:
-            return f"must be valid Unicode (found the lone surrogate U+{code:04X})"
-        return f"must not contain control characters (found U+{code:04X})"
+        return forbidden
     if name == "Link" and not _LINK.fullmatch(value):
         return "must be an absolute http:// or https:// URL without spaces"
     return None

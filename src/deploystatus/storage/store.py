@@ -686,11 +686,9 @@ class Store:
             return False
         return True
 
-    async def _newest_first(self, upto: Record | None) -> AsyncGenerator[Record]:
-        """The deployable's records in history up to ``upto`` (all of them: None), newest
-        first, ``upto`` itself first even if history no longer holds it."""
-        if upto is None:
-            raise ValueError("a deployable is needed")
+    async def _newest_first(self, upto: Record) -> AsyncGenerator[Record]:
+        """The deployable's records in history up to ``upto``, newest first, ``upto`` itself
+        first even if history no longer holds it."""
         wanted = HistoryRange(
             upto.component, upto.environment, until=upto.timestamp, descending=True
         )
