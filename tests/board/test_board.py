@@ -14,7 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from deploystatus.board.views import BoardFilters, ago, build_matrix, build_timeline
+from deploystatus.board.component import build_timeline
+from deploystatus.board.matrix import BoardFilters, build_matrix
+from deploystatus.board.views import ago
 from deploystatus.config import Settings
 from deploystatus.records import Record
 from deploystatus.states import (

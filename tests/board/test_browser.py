@@ -31,7 +31,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from deploystatus import timestamps
-from deploystatus.board.views import ICONS, KIND_ORDER, BoardFilters, render_board
+from deploystatus.board.matrix import BoardFilters, render_board
+from deploystatus.board.views import ICONS, KIND_ORDER
 from deploystatus.commands import generate
 from deploystatus.config import Settings
 from deploystatus.records import Record

@@ -14,7 +14,9 @@ Pages read the same `Store` the API reads, in the same process, and use the API'
 (request parsing, cursors, error statuses: ``deploystatus.web``), never its handlers. No
 front-end build step: Jinja2 templates (``templates/``), one CSS and one JS file (``static/``).
 
-    views.py     records in, what a page shows out (no HTTP)
+    matrix.py    current records in, the matrix out (no HTTP)
+    component.py a component's records in, its rows and timeline out (no HTTP)
+    views.py     what both share: templates, icons, ages, short versions, safe links
     pages.py     the matrix, a component's page, the static files
     sign_in.py   signing in and out
     _respond.py  what the pages share: HTML answers, the error page

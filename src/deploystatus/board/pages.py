@@ -26,7 +26,9 @@ from deploystatus.web.problems import status_of
 from deploystatus.web.state import AppState, state_of
 
 from ._respond import STATIC_FILES, error_page, html, page_context, static_file
-from .views import BoardFilters, build_timeline, classifier, render, render_board, row_of
+from .component import build_timeline, row_of
+from .matrix import BoardFilters, render_board
+from .views import classifier, render
 
 logger = logging.getLogger("deploystatus")
 

@@ -4,13 +4,11 @@ encodes the answer (encoding.py); what goes wrong is raised, and problems.py ans
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from deploystatus import facts
 from deploystatus.errors import (
     DeployableNotFound,
     DeployStatusError,
@@ -19,7 +17,6 @@ from deploystatus.errors import (
 )
 from deploystatus.logs import AUDIT_LOGGER
 from deploystatus.records import Record, Removal
-from deploystatus.storage.store import Known
 
 from . import openapi
 from .auth import TOKEN_NAME_KEY
@@ -33,7 +30,7 @@ from .options import (
     next_cursor,
     wants_details,
 )
-from .state import AppState, state_of
+from .state import state_of
 
 JSON = "application/json"
 
@@ -66,7 +63,7 @@ async def current(request: Request) -> Response:
         currents = await state.store.deployables(prefix)
         if wanted is not None:
             currents = [current for current in currents if wanted.matches(current.record)]
-        return Response(state.encoder.deployables_body(_views(state, currents)), media_type=JSON)
+        return Response(state.encoder.deployables_body(state.views(currents)), media_type=JSON)
     if wanted is None:
         records = await state.store.current()
         return Response(state.encoder.states_body(records), media_type=JSON)
@@ -111,18 +108,8 @@ async def deployable(request: Request) -> Response:
     current = await state.store.deployable(component, environment)
     if current is None:
         raise DeployableNotFound(f"{component} has no record in {environment}")
-    (view,) = _views(state, [current])
+    (view,) = state.views([current])
     return Response(state.encoder.deployable_body(view), media_type=JSON)
-
-
-def _views(state: AppState, currents: list[Known]) -> list[facts.Deployable]:
-    now = time.time_ns()
-    stuck_after = state.settings.stuck_after_seconds * 1_000_000_000
-    classify = state.store.classify
-    return [
-        facts.view(c.record, c.facts, classify, now_ns=now, stuck_after_ns=stuck_after)
-        for c in currents
-    ]
 
 
 async def _stream(

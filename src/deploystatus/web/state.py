@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from deploystatus import facts
 from deploystatus.config import Settings
 from deploystatus.storage import Store
+from deploystatus.storage.store import Known
 
 from .cursors import CursorCodec
 from .encoding import RecordsEncoder
@@ -23,6 +27,17 @@ class AppState:
     cursors: CursorCodec
     metrics: Metrics
     readiness: Readiness
+
+    def views(self, currents: Iterable[Known], now_ns: int | None = None) -> list[facts.Deployable]:
+        """Deployables as the reads with details show them: class, since, stuck (at
+        ``now_ns``, by default now) and last success."""
+        now = time.time_ns() if now_ns is None else now_ns
+        stuck_after = self.settings.stuck_after_seconds * 1_000_000_000
+        classify = self.store.classify
+        return [
+            facts.view(c.record, c.facts, classify, now_ns=now, stuck_after_ns=stuck_after)
+            for c in currents
+        ]
 
 
 def state_of(request: Request) -> AppState:
