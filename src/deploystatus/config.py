@@ -119,6 +119,11 @@ class Settings(BaseSettings):
     cursor_secret: SecretStr | None = None  # unset: random per process (see cursors.py)
     state_classes: str | None = None  # CLASS=KEYWORD,...;... (states.parse_rules)
     board_refresh_seconds: float = Field(default=5.0, gt=0)
+    # The board's environment columns: comma-separated patterns (fnmatch: dev,staging,prod-*)
+    # in the order the columns come, the rest alphabetical after them; and the columns to
+    # mark as key environments (prod-*). See board/matrix.py, Layout.
+    board_environments: str | None = None
+    board_emphasis: str | None = None
     # A deployable in progress for longer than this is stuck (facts.py).
     stuck_after_seconds: int = Field(default=3600, gt=0)
     # History items expire this many days after their record's time (a DynamoDB TTL on the

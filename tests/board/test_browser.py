@@ -16,12 +16,11 @@ Screenshots go to each test's directory, and into ``$DEPLOYSTATUS_SCREENSHOTS`` 
 
 from __future__ import annotations
 
-import json
+import fnmatch
 import os
 import re
 import shutil
 import signal
-import statistics
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,13 +30,10 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from deploystatus import timestamps
-from deploystatus.board.matrix import BoardFilters, render_board
-from deploystatus.board.views import ICONS, KIND_ORDER
 from deploystatus.commands import generate
-from deploystatus.config import Settings
-from deploystatus.records import Record
-from deploystatus.states import LABELS, Classifier, state_class
+from deploystatus.states import state_class
 from tests.support.browsers import (
+    ForeignSite,
     Service,
     close_page,
     make_markup_live,
@@ -47,14 +43,19 @@ from tests.support.browsers import (
     start_service,
 )
 from tests.support.factories import deployment
-from tests.support.processes import Launcher, clean_environment, http_request
+from tests.support.processes import Launcher, clean_environment
 
 require_chromium()
 
-# A failing deployable this module adds on top of generated data, newer than all of it.
+# A failing deployable this module adds on top of generated data, newer than all of it: its
+# last success, then a failure with a version, an actor and a link to the run.
 FAILING = ("checkout-api", "prod-eu")
+LAST_GOOD = "1.4.2"
+FAILED_VERSION = "2024.07.30-1432-9fceb02"
+STUCK = ("stuck-svc", "staging")  # in progress for 2 h (the limit is 1 h)
 HISTORY_COMPONENT = "history-svc"
 HISTORY_RECORDS = 120
+ORDER = "dev,staging,prod-*"  # DEPLOYSTATUS_BOARD_ENVIRONMENTS; prod-* emphasised
 
 
 def generated(
@@ -78,14 +79,35 @@ def generated(
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+def run_site() -> Iterator[ForeignSite]:
+    """Where the failing deployable's run link points: a CI's page, on another origin."""
+    with ForeignSite() as site:
+        site.serve("/runs/42", "<!doctype html><title>Run 42</title><h1>Run 42 logs</h1>")
+        yield site
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, run_site: ForeignSite) -> Iterator[Service]:
     """The service on dynalite with generated data (24 components x 4 environments), a
-    known failing deployable and one component with a long history."""
+    known failing deployable, a stuck one and one component with a long history."""
     launcher = Launcher(tmp_path_factory.mktemp("board-service"), clean_environment())
     try:
-        service = start_service(launcher)
+        service = start_service(
+            launcher, DEPLOYSTATUS_BOARD_ENVIRONMENTS=ORDER, DEPLOYSTATUS_BOARD_EMPHASIS="prod-*"
+        )
         service.post(generated(24, 4, 700, end_ago=3600))
-        service.post([deployment(*FAILING, "deploy-failed", now_minus(90))])
+        service.post(
+            [
+                deployment(*FAILING, "deploy-success", now_minus(3000)) | {"Version": LAST_GOOD},
+                deployment(*FAILING, "deploy-failed", now_minus(20))
+                | {
+                    "Version": FAILED_VERSION,
+                    "Actor": "jdoe",
+                    "Link": run_site.url + "/runs/42",
+                },
+                deployment(*STUCK, "deploy-started", now_minus(7200)),
+            ]
+        )
         environments = ("dev", "prod-eu", "prod-us")
         states = ("deploy-started", "deploy-success", "deploy-started", "deploy-failed")
         service.post(
@@ -117,12 +139,11 @@ MATRIX_JS = """() => ({
     .map((th) => th.dataset.env),
   rows: [...document.querySelectorAll("#matrix tbody tr")].map((tr) => ({
     component: tr.dataset.c,
-    hidden: tr.hidden,
     cells: [...tr.cells].slice(1).map((td) => [
-      td.classList.item(0) || "",
-      td.children[0] ? td.children[0].textContent : "",
+      [...td.classList].filter((name) => name !== "fresh").join(" "),
+      td.querySelector("b") ? td.querySelector("b").textContent : "",
       td.title,
-      td.children[1] ? td.children[1].textContent : "",
+      td.querySelector("small.age") ? td.querySelector("small.age").textContent : "",
     ]),
   })),
 })"""
@@ -133,19 +154,37 @@ def matrix(page: Page) -> dict[str, Any]:
     return result
 
 
+def layout_order(environments: set[str]) -> list[str]:
+    """The columns as ORDER sorts them: the patterns' order, alphabetical within each."""
+    patterns = ORDER.split(",")
+
+    def place(name: str) -> tuple[int, str]:
+        matching = [i for i, p in enumerate(patterns) if fnmatch.fnmatchcase(name, p)]
+        return (matching[0] if matching else len(patterns)), name
+
+    return sorted(environments, key=place)
+
+
 def expected_matrix(service: Service) -> dict[str, Any]:
-    """The board as GET /current says it must be."""
-    records = service.get("/current")["Records"]
-    environments = sorted({r["Environment"] for r in records})
+    """The board as GET /current?details=true says it must be: cells, and the rows in
+    problems-first order (failed, stuck, in progress, the rest; the newest problem first)."""
+    deployables = service.get("/current?details=true")["Records"]
+    environments = layout_order({d["Environment"] for d in deployables})
     rows: dict[str, list[list[str]]] = {}
-    for r in records:
-        cells = rows.setdefault(r["Component"], [["", "", ""] for _ in environments])
-        cells[environments.index(r["Environment"])] = [
-            "k-" + state_class(r["State"]),
-            r["State"],
-            r["Timestamp"],
+    rank: dict[str, tuple[int, float]] = {}
+    for d in deployables:
+        cells = rows.setdefault(d["Component"], [["", "", ""] for _ in environments])
+        facet = "stuck" if d["Stuck"] else d["Class"]
+        cells[environments.index(d["Environment"])] = [
+            "k-" + d["Class"] + (" stuck" if d["Stuck"] else ""),
+            d["State"],
+            d["Timestamp"],
         ]
-    return {"environments": environments, "rows": rows}
+        place = {"failed": 0, "stuck": 1, "in-progress": 2}.get(facet, 3)
+        at = -timestamps.parse(d["Timestamp"]) if place < 3 else 0
+        rank[d["Component"]] = min(rank.get(d["Component"], (3, 0)), (place, at))
+    order = sorted(rows, key=lambda component: (*rank[component], component))
+    return {"environments": environments, "rows": {c: rows[c] for c in order}}
 
 
 def without_ages(shown: dict[str, Any]) -> list[tuple[str, list[list[str]]]]:
@@ -153,7 +192,7 @@ def without_ages(shown: dict[str, Any]) -> list[tuple[str, list[list[str]]]]:
 
 
 def visible_components(page: Page) -> list[str]:
-    return [row["component"] for row in matrix(page)["rows"] if not row["hidden"]]
+    return [row["component"] for row in matrix(page)["rows"]]
 
 
 def column(page: Page, environment: str) -> int:
@@ -167,99 +206,142 @@ def cell(page: Page, component: str, environment: str) -> Any:
     )
 
 
+def counts(page: Page) -> dict[str, int]:
+    shown: dict[str, str] = page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll("#counts [data-count]")]
+            .map((span) => [span.dataset.count, span.textContent]))"""
+    )
+    return {facet: int(text.replace(",", "")) for facet, text in shown.items()}
+
+
 # The board
 
 
-def test_the_board_shows_every_deployable(service: Service, page: Page, tmp_path: Path) -> None:
+def test_the_board_shows_every_deployable_problems_first(
+    service: Service, page: Page, tmp_path: Path
+) -> None:
     page.goto(service.url + "/")
     expect(page.get_by_role("heading", name="Deployment status")).to_be_visible()
     expected = expected_matrix(service)
     shown = matrix(page)
     assert shown["environments"] == expected["environments"]
-    assert {"dev", "prod-eu", "prod-us", "staging"} <= set(shown["environments"])
+    assert shown["environments"][:2] == ["dev", "staging"]  # the configured order
     assert [row["component"] for row in shown["rows"]] == list(expected["rows"])
-    assert len(shown["rows"]) >= 25
+    assert len(shown["rows"]) >= 26
     for row in shown["rows"]:
-        assert not row["hidden"]
         assert [c[:3] for c in row["cells"]] == expected["rows"][row["component"]], row
         # Every cell says how old it is, and its exact time on hover (title).
         assert all(re.fullmatch(r"\d+ (s|min|h|d) ago", c[3]) for c in row["cells"] if c[0])
-    failing = cell(page, *FAILING)
-    expect(failing).to_have_class("k-failed")
-    expect(failing).to_contain_text("deploy-failed")
-    expect(failing).to_contain_text(re.compile(r"\d+ (s|min) ago"))
-    # Colour is not the only signal: an icon, and the class's name for screen readers.
-    expect(failing).to_have_accessible_name(re.compile(r"^failed deploy-failed \d+ (s|min) ago$"))
-    expect(page.locator("#fetched")).to_have_text(re.compile(r"\d\d:\d\d:\d\d"))
+    # The newest failure is the first row, in view at once.
+    assert shown["rows"][0]["component"] == FAILING[0]
+    expect(page.locator("#matrix tbody tr").first).to_be_in_viewport()
+    # Key environments are marked in words too.
+    expect(page.locator('#matrix th[data-env="prod-eu"]')).to_have_accessible_name(
+        "prod-eu (key environment)"
+    )
     screenshot(page, tmp_path, "board.png")
 
 
-def test_filters_apply_at_once_and_stay_in_the_url(service: Service, page: Page) -> None:
+def test_a_failed_cell_says_since_when_the_last_good_version_and_the_way_to_the_logs(
+    service: Service, page: Page
+) -> None:
+    page.goto(service.url + "/")
+    failing = cell(page, *FAILING)
+    expect(failing).to_have_class("k-failed")
+    # Colour is not the only signal: an icon, and the class's name for screen readers.
+    expect(failing).to_have_accessible_name(re.compile(r"^failed deploy-failed 2024\.07\.30-… "))
+    expect(failing.locator(".ver").first).to_have_text("2024.07.30-…")
+    expect(failing.locator(".ver").first).to_have_attribute("title", FAILED_VERSION)
+    expect(failing.locator("small.since")).to_have_text(re.compile(r"^failing for \d+ (s|min)$"))
+    expect(failing.locator("small.last")).to_have_text(
+        re.compile(r"^last success 1\.4\.2, 5\d min ago$")
+    )
+    expect(failing.locator("small.who")).to_have_text("by jdoe")
+    run = failing.get_by_role("link", name=f"run of {FAILING[0]} in {FAILING[1]}")
+    expect(run).to_have_attribute("rel", "noopener noreferrer")
+    with page.expect_popup() as opened:
+        run.click()  # one click from the board to the run's logs
+    logs = opened.value
+    expect(logs.get_by_role("heading", name="Run 42 logs")).to_be_visible()
+    assert logs.evaluate("window.opener") is None
+    assert logs.evaluate("document.referrer") == ""
+    logs.close()
+    stuck = cell(page, *STUCK)
+    expect(stuck).to_have_class("k-in-progress stuck")
+    expect(stuck).to_have_accessible_name(
+        re.compile(r"^stuck deploy-started 2 h ago stuck for 2 h$")
+    )
+
+
+def test_filters_order_and_counts_apply_at_once_and_stay_in_the_url(
+    service: Service, page: Page
+) -> None:
     page.goto(service.url + "/")
     everything = visible_components(page)
+    totals = counts(page)
+    assert totals["failed"] >= 1 and totals["stuck"] == 1
 
     page.get_by_label("Filter components").fill("pay")
-    assert visible_components(page) == [c for c in everything if "pay" in c]
     expect(page).to_have_url(service.url + "/?q=pay")
-    expect(page.locator("#shown")).to_have_text(str(len(visible_components(page))))
+    expect(page.locator("#matrix tbody tr")).to_have_count(
+        len([c for c in everything if "pay" in c])
+    )
+    assert visible_components(page) == [c for c in everything if "pay" in c]
 
     page.get_by_label("Filter components").fill("")
     page.get_by_role("checkbox", name="dev", exact=True).uncheck()
-    expect(page.locator('#matrix th[data-env="dev"]')).to_be_hidden()
-    expect(cell(page, "checkout-api", "dev")).to_be_hidden()
+    expect(page.locator('#matrix th[data-env="dev"]')).to_have_count(0)
     expect(page.locator('#matrix th[data-env="staging"]')).to_be_visible()
-    others = [name for name in matrix(page)["environments"] if name != "dev"]
+    others = [
+        name for name in layout_order(set(matrix(page)["environments"]) | {"dev"}) if name != "dev"
+    ]
     url = service.url + "/?" + "&".join(f"env={name}" for name in others)
     expect(page).to_have_url(url)
 
+    # Only not green: the failing, stuck and in-progress cells, their rows and columns.
     page.get_by_label("Only not green").check()
-    shown = visible_components(page)
-    assert shown and len(shown) < len(everything)
-    dev = column(page, "dev")
-    for row in matrix(page)["rows"]:
-        kinds = [c[0] for i, c in enumerate(row["cells"]) if i != dev]
-        bad = any(kind not in ("", "k-success") for kind in kinds)
-        assert row["hidden"] != bad, row
     url += "&notgreen=1"
     expect(page).to_have_url(url)
+    expect(page.locator("#matrix td.k-success")).to_have_count(0)
+    shown = matrix(page)
+    assert shown["rows"] and len(shown["rows"]) < len(everything)
+    for row in shown["rows"]:
+        assert any(c[0] for c in row["cells"]), row
 
     # The URL is the view: opened elsewhere, it shows the same.
     other = page.context.new_page()
     other.goto(url)
-    assert visible_components(other) == shown
+    assert without_ages(matrix(other)) == without_ages(shown)
     expect(other.get_by_label("Only not green")).to_be_checked()
     expect(other.get_by_role("checkbox", name="dev", exact=True)).not_to_be_checked()
-    expect(other.locator('#matrix th[data-env="dev"]')).to_be_hidden()
     other.close()
 
     page.get_by_label("Only not green").uncheck()
     page.get_by_role("checkbox", name="dev", exact=True).check()
     expect(page).to_have_url(service.url + "/")
-    assert visible_components(page) == everything
+    expect(page.locator("#matrix tbody tr")).to_have_count(len(everything))
 
+    # The counts are filters: only the failed cells, then everything again.
+    facet = page.locator("#counts").get_by_role("link", name=re.compile(r"failed$"))
+    facet.click()
+    expect(page).to_have_url(service.url + "/?show=failed")
+    expect(facet).to_have_attribute("aria-current", "true")
+    expect(page.locator("#matrix tbody td[class]")).to_have_count(totals["failed"])
+    expect(page.locator("#matrix tbody td.k-failed")).to_have_count(totals["failed"])
+    page.locator("#counts").get_by_role("link", name=re.compile(r"stuck$")).click()
+    expect(page).to_have_url(service.url + "/?show=stuck")
+    expect(page.locator("#matrix tbody tr")).to_have_count(1)
+    assert visible_components(page) == [STUCK[0]]
+    page.locator("#counts").get_by_role("link", name=re.compile(r"stuck$")).click()
+    expect(page).to_have_url(service.url + "/")
 
-def test_a_failing_deployable_in_two_clicks(service: Service, page: Page) -> None:
-    page.goto(service.url + "/")
-    page.get_by_label("Only not green").click()  # 1
-    failing = page.locator("#matrix tbody tr:not([hidden])", has=page.locator("td.k-failed"))
-    first = failing.first
-    expect(first).to_be_in_viewport()
-    component = first.get_attribute("data-c")
-    assert component is not None
-    expect(page.locator(f'#matrix tr[data-c="{FAILING[0]}"]')).to_be_visible()
-    first.get_by_role("link", name=component, exact=True).click()  # 2
-    expect(page).to_have_url(f"{service.url}/ui/components/{component}")
-    expect(page.get_by_role("heading", name=component, exact=True)).to_be_visible()
-    failed_rows = page.locator("#current tbody tr.k-failed")
-    expect(failed_rows.first).to_contain_text("failed")
-    states = {
-        r["Environment"]: r["State"]
-        for r in service.get(f"/current?component={component}")["Records"]
-        if r["Component"] == component
-    }
-    for row in failed_rows.all():
-        environment = row.locator("th").inner_text().strip()
-        expect(row).to_contain_text(states[environment])
+    # Alphabetical, beside problems first.
+    page.get_by_label("Order").select_option("name")
+    expect(page).to_have_url(service.url + "/?sort=name")
+    expect(page.locator("#matrix tbody tr").first).to_have_attribute(
+        "data-c", sorted(everything)[0]
+    )
+    assert visible_components(page) == sorted(everything)
 
 
 def test_a_new_record_appears_without_reloading(service: Service, page: Page) -> None:
@@ -269,34 +351,42 @@ def test_a_new_record_appears_without_reloading(service: Service, page: Page) ->
     # The page refreshes itself: the time of the last fetch moves on.
     expect(page.locator("#fetched")).not_to_have_attribute("datetime", fetched or "")
     assert "payments-api" in visible_components(page)
+    failing = counts(page)["failed"]
+    expect(page).to_have_title(f"({failing} failing) Deployment status · deploystatus")
+    icon = page.locator("#favicon").get_attribute("href")
     service.post(
         [
             deployment("payments-api", "prod-us", "rollback-started", now_minus(1)),
-            deployment("brand-new-api", "staging", "deploy-started", now_minus(1)),
-            deployment("not-matching", "dev", "deploy-failed", now_minus(1)),
-            deployment("payments-api", "canary", "deploy-success", now_minus(1)),
+            deployment("brand-new-api", "staging", "deploy-started", now_minus(2)),
+            deployment("not-matching", "dev", "deploy-failed", now_minus(2)),
+            deployment("payments-api", "canary", "deploy-success", now_minus(2)),
         ]
     )
-    # A new environment gets a column (in order, so the others move) and a place in the picker.
+    # A new environment gets a column (after the configured ones) and a place in the picker.
     expect(page.locator('#matrix th[data-env="canary"]')).to_be_visible()
     expect(page.get_by_role("checkbox", name="canary")).to_be_checked()
-    assert matrix(page)["environments"][:2] == ["canary", "dev"]
+    assert matrix(page)["environments"][-1] == "canary"
     changed = cell(page, "payments-api", "prod-us")
     expect(changed).to_contain_text("rollback-started")
     expect(changed).to_have_class(re.compile(r"\bk-failed\b"))
-    expect(changed).to_contain_text(re.compile(r"\d+ s ago"))
+    expect(changed.locator("small.age")).to_have_text(re.compile(r"\d+ s ago"))
+    # The newest failure goes first; the tab's title and icon count it.
+    expect(page.locator("#matrix tbody tr").first).to_have_attribute("data-c", "payments-api")
+    expect(page).to_have_title(f"({failing + 1} failing) Deployment status · deploystatus")
+    assert page.locator("#favicon").get_attribute("href") != icon
+    expect(page.locator("#recent li").first).to_contain_text("payments-api · prod-us")
     new_row = page.locator('#matrix tr[data-c="brand-new-api"]')
     expect(new_row).to_be_visible()
     expect(cell(page, "brand-new-api", "staging")).to_have_class(re.compile("k-in-progress"))
     expect(cell(page, "payments-api", "canary")).to_contain_text("deploy-success")
     # The filter still applies to what arrived, and the page was never reloaded.
-    expect(page.locator('#matrix tr[data-c="not-matching"]')).to_be_hidden()
+    expect(page.locator('#matrix tr[data-c="not-matching"]')).to_have_count(0)
     assert page.evaluate("window.sameDocument") is True
     expect(page).to_have_url(service.url + "/?q=api")
     expect(page.get_by_label("Filter components")).to_have_value("api")
-    rows = [row["component"] for row in matrix(page)["rows"]]
-    assert rows == sorted(rows)
-    assert matrix(page)["rows"] and expected_matrix(service)["rows"].keys() == set(rows)
+    # A recent change leads to its deployable.
+    page.locator("#recent").get_by_role("link", name="payments-api · prod-us").click()
+    expect(page).to_have_url(f"{service.url}/ui/components/payments-api?environment=prod-us")
 
 
 def test_a_banner_while_the_api_cannot_be_reached(service: Service, page: Page) -> None:
@@ -304,17 +394,17 @@ def test_a_banner_while_the_api_cannot_be_reached(service: Service, page: Page) 
     banner = page.get_by_role("alert")
     expect(banner).to_be_hidden()
     before = matrix(page)
-    page.route("**/current", lambda route: route.abort("connectionrefused"))
+    page.route("**/ui/board.json*", lambda route: route.abort("connectionrefused"))
     expect(banner).to_be_visible()
     expect(banner).to_contain_text("Cannot reach the API")
     expect(banner).to_contain_text("Showing the data fetched at")
     expect(page.locator("body")).to_have_class(re.compile("stale"))
     assert without_ages(matrix(page)) == without_ages(before)  # the last data stays
-    page.unroute("**/current")
+    page.unroute("**/ui/board.json*")
     expect(banner).to_be_hidden()
     expect(page.locator("body")).not_to_have_class(re.compile("stale"))
     page.route(
-        "**/current",
+        "**/ui/board.json*",
         lambda route: route.fulfill(
             status=503,
             content_type="application/json",
@@ -322,7 +412,7 @@ def test_a_banner_while_the_api_cannot_be_reached(service: Service, page: Page) 
         ),
     )
     expect(banner).to_contain_text("answered 503 (DynamoDB is unavailable)")
-    page.unroute("**/current")
+    page.unroute("**/ui/board.json*")
     expect(banner).to_be_hidden()
 
 
@@ -345,7 +435,12 @@ def test_a_banner_when_the_service_stops(browser: Browser, launcher: Launcher) -
 def test_state_text_is_never_markup(service: Service, page: Page) -> None:
     evil = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">&amp;'
     page.goto(service.url + "/?q=xss")
-    service.post([deployment("xss-probe", "dev", evil, now_minus(1))])
+    service.post(
+        [
+            deployment("xss-probe", "dev", evil, now_minus(1))
+            | {"Version": evil[:100], "Actor": evil[:100]}
+        ]
+    )
     probe = cell(page, "xss-probe", "dev")
     expect(probe).to_contain_text(evil)  # added by the refresh
     page.reload()
@@ -374,7 +469,7 @@ def test_bidi_controls_in_a_state_stay_inside_it(service: Service, page: Page) -
     probe = cell(page, "bidi-probe", "dev")
     assert probe.locator("b").evaluate(isolated) == "isolate"  # rendered by the server
     # The age beside the state reads as it should.
-    expect(probe.locator("small")).to_have_text(re.compile(r"^\d+ s ago$"))
+    expect(probe.locator("small.age")).to_have_text(re.compile(r"^\d+ s ago$"))
     page.goto(service.url + "/ui/components/bidi-probe")
     states = page.locator(".state b")
     expect(states.first).to_have_text(spoof)
@@ -456,7 +551,7 @@ def test_everything_works_from_the_keyboard(service: Service, page: Page) -> Non
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
 
-    def tab_to(locator: Any, limit: int = 12) -> None:
+    def tab_to(locator: Any, limit: int = 20) -> None:
         for _ in range(limit):
             if locator.evaluate("(element) => element === document.activeElement"):
                 return
@@ -470,19 +565,27 @@ def test_everything_works_from_the_keyboard(service: Service, page: Page) -> Non
     page.keyboard.press("Space")
     expect(page).to_have_url(service.url + "/?q=api&notgreen=1")
     page.keyboard.press("Tab")
+    expect(page.get_by_label("Order")).to_be_focused()
+    page.keyboard.press("Tab")
     first_environment = matrix(page)["environments"][0]
     expect(page.get_by_role("checkbox", name=first_environment, exact=True)).to_be_focused()
     page.keyboard.press("Space")
-    expect(page.locator(f'#matrix th[data-env="{first_environment}"]')).to_be_hidden()
+    expect(page.locator(f'#matrix th[data-env="{first_environment}"]')).to_have_count(0)
     page.keyboard.press("Space")
-    first = page.locator("#matrix tbody tr:not([hidden]) th a").first
+    # The counts are links: a facet from the keyboard.
+    failed = page.locator("#counts").get_by_role("link", name=re.compile(r"failed$"))
+    tab_to(failed)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(service.url + "/?q=api&show=failed")
+    expect(page.get_by_label("Only not green")).not_to_be_checked()
+    first = page.locator("#matrix tbody tr th a").first
     name = first.inner_text()
-    tab_to(first, limit=20)
+    tab_to(first, limit=40)
     page.keyboard.press("Enter")
     expect(page).to_have_url(f"{service.url}/ui/components/{name}")
 
 
-def test_a_narrow_window(service: Service, browser: Browser) -> None:
+def test_a_narrow_window(service: Service, browser: Browser, tmp_path: Path) -> None:
     page = open_page(browser, width=390, height=844)
     try:
         for path in ("/", f"/ui/components/{HISTORY_COMPONENT}"):
@@ -496,7 +599,19 @@ def test_a_narrow_window(service: Service, browser: Browser) -> None:
         assert box is not None and box["x"] + box["width"] <= 390
         wrap = page.locator(".matrix-wrap")
         assert wrap.evaluate("(element) => element.scrollWidth > element.clientWidth")
-        expect(page.locator("#matrix tbody th a").first).to_be_in_viewport()
+        # The first failing row is reachable on a phone, and its component stays in view
+        # while the environments scroll sideways to the last one.
+        first = page.locator("#matrix tbody tr").first
+        expect(first.locator("td.k-failed")).not_to_have_count(0)
+        wrap.evaluate("(element) => { element.scrollLeft = element.scrollWidth; }")
+        name = first.locator("th a")
+        last_cell = first.locator("td").last
+        expect(last_cell).to_be_in_viewport()
+        expect(name).to_be_in_viewport()
+        name_box, cell_box = name.bounding_box(), last_cell.bounding_box()
+        assert name_box is not None and cell_box is not None
+        assert name_box["x"] + name_box["width"] <= cell_box["x"] + 1  # not covered
+        screenshot(page, tmp_path, "board-narrow.png")
     finally:
         close_page(page)
 
@@ -507,7 +622,8 @@ def test_a_narrow_window(service: Service, browser: Browser) -> None:
 def test_the_board_at_1000_components_by_10_environments(
     browser: Browser, launcher: Launcher
 ) -> None:
-    """Page size, server and browser times at 1,000 x 10 (figures in the README)."""
+    """The board opens with one page of rows, whatever the count, and each refresh without
+    a change moves a few bytes (the figures: `python -m bench.board`)."""
     service = start_service(launcher)
     records = generated(1000, 10, 10_000, end_ago=60)
     latest = {(r["Component"], r["Environment"]) for r in records}
@@ -519,84 +635,18 @@ def test_the_board_at_1000_components_by_10_environments(
         if (component, environment) not in latest
     ]
     service.post(records + missing)
-    assert len(service.get("/current")["Records"]) == 10_000
-
-    def timed(path: str, gzip: bool) -> tuple[float, int]:
-        headers = {"Accept-Encoding": "gzip" if gzip else "identity"}
-        started = time.perf_counter()
-        status, body = http_request(service.url + path, headers=headers)
-        assert status == 200
-        return time.perf_counter() - started, len(body)
-
-    # The page's rendering alone (no DynamoDB read), in this process, from the same records.
-    current_records = [
-        Record(
-            r["Component"],
-            r["Environment"],
-            r["State"],
-            timestamps.canonical(timestamps.parse(r["Timestamp"])),
-        )
-        for r in service.get("/current")["Records"]
-    ]
-    settings = Settings()
-    renders = []
-    for _ in range(5):
-        started = time.perf_counter()
-        render_board(
-            current_records,
-            BoardFilters(),
-            context={
-                **dict.fromkeys(("title", "base", "css_url", "js_url", "nonce"), ""),
-                **{"icons": ICONS, "labels": LABELS, "kinds": KIND_ORDER},
-            },
-            classify=Classifier(settings.state_rules),
-            renderer=timestamps.Renderer(None),
-            refresh_seconds=5,
-            now_ns=time.time_ns(),
-        )
-        renders.append(time.perf_counter() - started)
-    plain = [timed("/", gzip=False) for _ in range(5)]
-    zipped = [timed("/", gzip=True) for _ in range(5)]
-    current = [timed("/current", gzip=False) for _ in range(5)]
     page = open_page(browser)
     try:
-        started = time.perf_counter()
         page.goto(service.url + "/", wait_until="load")
-        loaded = time.perf_counter() - started
-        expect(page.locator("#matrix tbody tr")).to_have_count(1000)
-        refresh_ms = [
-            page.evaluate(
-                "async () => { const t = performance.now();"
-                " await window.deploystatusBoard.refresh(); document.body.offsetHeight;"
-                " return performance.now() - t; }"
-            )
-            for _ in range(3)
-        ]
-        filter_ms = page.evaluate(
-            """() => { const input = document.querySelector('input[name=q]');
-            const t = performance.now(); input.value = 'payments';
-            input.dispatchEvent(new Event('input', {bubbles: true}));
-            document.body.offsetHeight; return performance.now() - t; }"""
-        )
+        expect(page.locator("#matrix tbody tr")).to_have_count(100)
+        expect(page.locator("#matched")).to_have_text("1,000")
+        assert sum(counts(page).values()) == 10_000
+        with page.expect_response(re.compile(r"/ui/board\.json")) as answered:
+            page.evaluate("window.deploystatusBoard.refresh()")
+        assert len(answered.value.body()) < 100  # {"v": ..., "same": true}
+        page.get_by_role("link", name="Show more components").click()
+        expect(page.locator("#matrix tbody tr")).to_have_count(200)
+        expect(page).to_have_url(service.url + "/?rows=200")
         expect(page.get_by_role("alert")).to_be_hidden()
     finally:
         close_page(page)
-    figures = {
-        "page bytes": statistics.median(size for _, size in plain),
-        "page bytes gzip": statistics.median(size for _, size in zipped),
-        "GET / ms (median of 5, gzip)": 1000 * statistics.median(t for t, _ in zipped),
-        "GET / ms (median of 5, identity)": 1000 * statistics.median(t for t, _ in plain),
-        "GET /current ms (median of 5)": 1000 * statistics.median(t for t, _ in current),
-        "GET /current bytes": current[0][1],
-        "render_board ms (median of 5, in process)": 1000 * statistics.median(renders),
-        "browser load ms": 1000 * loaded,
-        "browser refresh ms (median of 3)": statistics.median(refresh_ms),
-        "browser filter ms": filter_ms,
-    }
-    print("\nboard at 1,000 x 10:", json.dumps(figures, indent=1))
-    # Generous bounds (a loaded CI machine), to catch a page that has become slow.
-    assert figures["page bytes"] < 2_500_000
-    assert figures["page bytes gzip"] < 300_000
-    assert figures["GET / ms (median of 5, gzip)"] < 5_000
-    assert figures["browser load ms"] < 15_000
-    assert figures["browser refresh ms (median of 3)"] < 5_000

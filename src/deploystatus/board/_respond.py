@@ -48,21 +48,30 @@ def _static_url(base: str, name: str) -> str:
 
 
 def html(request: Request, body: str, status: int = 200) -> Response:
-    """The page, gzipped when the client takes it (the board is ~130 bytes a cell)."""
-    data = body.encode()
+    """The page, gzipped when the client takes it."""
     headers = {
-        "Cache-Control": "no-store",
-        "Vary": "Accept-Encoding",
         "Content-Security-Policy": _POLICY.format(nonce=_nonce(request)),
         "X-Frame-Options": "DENY",  # for browsers older than frame-ancestors
     }
+    return compressed(request, body.encode(), HTML, status, headers)
+
+
+def compressed(
+    request: Request,
+    data: bytes,
+    media_type: str,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """An answer never cached, gzipped when the client takes it and it is worth it."""
+    sent = {"Cache-Control": "no-store", "Vary": "Accept-Encoding", **(headers or {})}
     if len(data) >= _GZIP_MIN_BYTES and "gzip" in request.headers.get("accept-encoding", ""):
         data = gzip.compress(data, compresslevel=5, mtime=0)
-        headers["Content-Encoding"] = "gzip"
-    return Response(data, status_code=status, media_type=HTML, headers=headers)
+        sent["Content-Encoding"] = "gzip"
+    return Response(data, status_code=status, media_type=media_type, headers=sent)
 
 
-def base(request: Request) -> str:
+def base_of(request: Request) -> str:
     root: str = request.scope.get("root_path", "")
     return root.rstrip("/")
 
@@ -76,7 +85,7 @@ def _nonce(request: Request) -> str:
 
 
 def page_context(request: Request, title: str) -> dict[str, Any]:
-    root = base(request)
+    root = base_of(request)
     return {
         "title": title,
         "nonce": _nonce(request),

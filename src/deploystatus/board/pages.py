@@ -5,16 +5,17 @@ shows from the store and renders it (views.py)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
-from collections.abc import Sequence
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from deploystatus import timestamps
 from deploystatus.errors import DeployStatusError
-from deploystatus.records import HistoryRange, Record
+from deploystatus.facts import Deployable
+from deploystatus.records import HistoryRange
 from deploystatus.web.options import (
     checked_component,
     checked_environment,
@@ -25,10 +26,10 @@ from deploystatus.web.options import (
 from deploystatus.web.problems import status_of
 from deploystatus.web.state import AppState, state_of
 
-from ._respond import STATIC_FILES, error_page, html, page_context, static_file
+from . import matrix
+from ._respond import STATIC_FILES, base_of, compressed, error_page, html, page_context, static_file
 from .component import build_timeline, row_of
-from .matrix import BoardFilters, render_board
-from .views import classifier, render
+from .views import classifier, macros, render, script_json
 
 logger = logging.getLogger("deploystatus")
 
@@ -41,28 +42,64 @@ router = APIRouter()
 @router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
 async def board(request: Request) -> Response:
     state = state_of(request)
-    filters = BoardFilters.from_params(request.query_params)
-    records: Sequence[Record] = ()
-    unavailable = None
-    status = 200
+    now_ns = time.time_ns()
+    view, unavailable, status = await _board_view(request, state, now_ns)
+    context = page_context(request, matrix.title(view))
+    config = {
+        "refreshSeconds": state.settings.board_refresh_seconds,
+        "dataUrl": f"{context['base']}/ui/board.json",
+        "version": view.version,
+        "rowsStep": matrix.ROWS_STEP,
+    }
+    page = render(
+        "board.html",
+        **context,
+        **matrix.page_parts(view),
+        config=script_json(config),
+        fetched_at=timestamps.canonical(now_ns)[:23] + "Z",
+        fetched_text=timestamps.canonical(now_ns)[11:19] + " UTC",
+        unavailable=unavailable,
+    )
+    return html(request, page, status)
+
+
+@router.api_route("/ui/board.json", methods=["GET", "HEAD"], include_in_schema=False)
+async def board_data(request: Request) -> Response:
+    """What board.js's refresh needs: the rows that changed since the view it shows
+    (``known``), counts, recent changes, title. Errors are the API's JSON problems."""
+    state = state_of(request)
+    view, _, _ = await _board_view(request, state, time.time_ns(), strict=True)
+    parts = macros("matrix.html", base=base_of(request), facet_labels=matrix.FACET_LABELS)
+    answer = matrix.changes(view, request.query_params.get("known"), parts)
+    body = json.dumps(answer, separators=(",", ":"), ensure_ascii=False).encode()
+    return compressed(request, body, "application/json")
+
+
+async def _board_view(
+    request: Request, state: AppState, now_ns: int, *, strict: bool = False
+) -> tuple[matrix.BoardView, str | None, int]:
+    filters = matrix.BoardFilters.from_params(request.query_params)
+    deployables: list[Deployable] = []
+    unavailable, status = None, 200
     try:
-        records = await state.store.current()
+        deployables = state.views(await state.store.deployables(), now_ns)
     except DeployStatusError as exc:
+        if strict:
+            raise
         # The page still loads: board.js keeps trying and fills the matrix once it can.
         logger.error("GET /: %s", exc, exc_info=exc)
         status = status_of(exc)
         unavailable = "The storage is unavailable or failing; retrying every few seconds."
-    page = render_board(
-        records,
-        filters,
-        context=page_context(request, "Deployment status"),
-        classify=classifier(state.settings.state_rules),
-        renderer=state.encoder.renderer,
-        refresh_seconds=state.settings.board_refresh_seconds,
-        now_ns=time.time_ns(),
-        unavailable=unavailable,
+    settings = state.settings
+    layout = matrix.Layout(
+        matrix.Layout.patterns(settings.board_environments),
+        matrix.Layout.patterns(settings.board_emphasis),
     )
-    return html(request, page, status)
+    view = matrix.build_board(
+        deployables, filters, layout=layout, renderer=state.encoder.renderer, now_ns=now_ns
+    )
+    view.remember()
+    return view, unavailable, status
 
 
 @router.api_route("/ui/static/{name}", methods=["GET", "HEAD"], include_in_schema=False)

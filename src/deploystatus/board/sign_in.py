@@ -14,7 +14,7 @@ from deploystatus.web.bodies import read_body
 from deploystatus.web.forwarded import over_https
 from deploystatus.web.state import state_of
 
-from ._respond import base, html, page_context
+from ._respond import base_of, html, page_context
 from .views import render
 
 router = APIRouter()
@@ -64,7 +64,7 @@ def _sign_in_page(
 async def sign_in_form(request: Request) -> Response:
     next_page = _safe_next(request.query_params.get("next"))
     if not state_of(request).settings.tokens:
-        return RedirectResponse(base(request) + next_page, status_code=303)
+        return RedirectResponse(base_of(request) + next_page, status_code=303)
     return _sign_in_page(request, next_page)
 
 
@@ -88,7 +88,7 @@ async def sign_in(request: Request) -> Response:
         return _sign_in_page(
             request, next_page, f"That token can {can}: sign in with a read-only token.", 403
         )
-    response = RedirectResponse(base(request) + next_page, status_code=303)
+    response = RedirectResponse(base_of(request) + next_page, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         urllib.parse.quote(presented, safe=""),
@@ -105,6 +105,6 @@ async def sign_in(request: Request) -> Response:
 async def sign_out(request: Request) -> Response:
     if not _same_site(request):
         return _cross_site(request)
-    response = RedirectResponse(base(request) + SIGN_IN_PATH, status_code=303)
+    response = RedirectResponse(base_of(request) + SIGN_IN_PATH, status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

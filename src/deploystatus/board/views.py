@@ -98,3 +98,8 @@ def run_link(link: str | None) -> str | None:
     if link and link.lower().startswith(("https://", "http://")) and " " not in link:
         return link
     return None
+
+
+def macros(template: str, **context: Any) -> Any:
+    """A template's macros, to call one at a time (``macros("matrix.html", ...).row(r)``)."""
+    return _templates.get_template(template).make_module(context)

@@ -72,7 +72,8 @@ def _cookie_token(scope: Scope) -> str | None:
 
 
 def is_browser_page(path: str) -> bool:
-    return path == "/" or path.startswith("/ui/")
+    """A page people open (sent to sign in), not data its script reads (answered 401)."""
+    return path == "/" or (path.startswith("/ui/") and not path.endswith(".json"))
 
 
 def authenticate(tokens: Sequence[ApiToken], presented: str) -> ApiToken | None:

@@ -1,129 +1,102 @@
-// deploystatus board: filters as you type (kept in the URL), and a refresh from GET /current
-// every few seconds that updates only the cells that changed, so focus and scroll stay put.
+// deploystatus board: filters, order and facets applied at once (kept in the URL), and a
+// refresh every few seconds from GET /ui/board.json that sends only the rows that changed
+// since the view shown (the server renders every row, here and in the page, with the same
+// template), so focus and scroll stay put.
 (function () {
   "use strict";
 
   var config = JSON.parse(document.getElementById("board-config").textContent);
   var table = document.getElementById("matrix");
-  var headRow = table.tHead.rows[0];
   var tbody = table.tBodies[0];
   var form = document.getElementById("filters");
   var search = form.elements.namedItem("q");
   var notGreen = form.elements.namedItem("notgreen");
+  var order = form.elements.namedItem("sort");
   var picker = document.getElementById("env-picker");
   var banner = document.getElementById("banner");
   var fetchedTime = document.getElementById("fetched");
   var fetchedAgo = document.getElementById("fetched-ago");
-  var hiddenColumns = document.getElementById("hidden-columns");
   var empty = document.getElementById("empty");
+  var recent = document.getElementById("recent");
+  var moreLine = document.getElementById("more-line");
+  var more = document.getElementById("more");
+  var favicon = document.getElementById("favicon");
 
-  var environments = [];
-  for (var h = 1; h < headRow.cells.length; h++) environments.push(headRow.cells[h].dataset.env);
+  var params = new URLSearchParams(location.search);
+  var show = params.get("show") || (notGreen.checked ? "notgreen" : "all");
+  var rowsShown = parseInt(params.get("rows"), 10) || config.rowsStep;
+  var version = config.version;
   var rows = new Map();
   for (var r = 0; r < tbody.rows.length; r++) rows.set(tbody.rows[r].dataset.c, tbody.rows[r]);
   var lastFetched = Date.parse(fetchedTime.getAttribute("datetime"));
   var timer = null;
+  var typing = null;
+  var asked = 0; // the latest request: an answer to an older one is dropped
   var everFetched = !banner.textContent;
 
-  // What the server renders, computed here the same way (board.py: ago, states.py).
+  // Ages, as the server writes them (views.py: ago), kept current here.
 
-  function classify(state) {
-    var folded = state.toLowerCase();
-    for (var i = 0; i < config.rules.length; i++) {
-      var words = config.rules[i][1];
-      for (var j = 0; j < words.length; j++) {
-        if (folded.indexOf(words[j]) >= 0) return config.rules[i][0];
-      }
-    }
-    return "other";
+  function span(seconds) {
+    var s = Math.floor(Math.abs(seconds));
+    if (s < 60) return s + " s";
+    if (s < 3600) return Math.floor(s / 60) + " min";
+    if (s < 2 * 86400) return Math.floor(s / 3600) + " h";
+    return Math.floor(s / 86400) + " d";
   }
 
   function ago(seconds) {
-    var future = seconds < 0;
-    var s = Math.floor(Math.abs(seconds));
-    var text;
-    if (s < 60) text = s + " s";
-    else if (s < 3600) text = Math.floor(s / 60) + " min";
-    else if (s < 2 * 86400) text = Math.floor(s / 3600) + " h";
-    else text = Math.floor(s / 86400) + " d";
-    return future ? "in " + text : text + " ago";
+    return seconds < 0 ? "in " + span(seconds) : span(seconds) + " ago";
   }
 
   function clock(ms) {
     return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
   }
 
-  function instant(td) {
-    if (td._t === undefined) td._t = Date.parse(td.title);
-    return td._t;
-  }
-
-  // Cells and rows, as the template writes them.
-
-  // <td class="k-KIND" title="TIMESTAMP"><b>STATE</b> <small>AGE</small></td>; the icon
-  // and its name come from CSS.
-  function fill(td, record, kind) {
-    var state = document.createElement("b");
-    state.textContent = record.State;
-    var age = document.createElement("small");
-    td.className = "k-" + kind;
-    td.title = record.Timestamp;
-    td._t = Date.parse(record.Timestamp);
-    age.textContent = ago((Date.now() - td._t) / 1000);
-    td.replaceChildren(state, " ", age);
-  }
-
-  function clear(td) {
-    td.className = "";
-    td.removeAttribute("title");
-    td._t = undefined;
-    td.replaceChildren();
-  }
-
-  function makeRow(component) {
-    var tr = document.createElement("tr");
-    tr.dataset.c = component;
-    var th = document.createElement("th");
-    th.scope = "row";
-    var link = document.createElement("a");
-    link.href = config.componentUrl + encodeURIComponent(component);
-    link.textContent = component;
-    th.appendChild(link);
-    tr.appendChild(th);
-    for (var i = 0; i < environments.length; i++) tr.appendChild(document.createElement("td"));
-    return tr;
-  }
-
-  function selectedEnvironments() {
-    var chosen = new Set();
-    picker.querySelectorAll("input[name=env]").forEach(function (box) {
-      if (box.checked) chosen.add(box.value);
+  function updateAges() {
+    var now = Date.now();
+    document.querySelectorAll("main time[data-t]").forEach(function (time) {
+      var seconds = (now - Number(time.dataset.t)) / 1000;
+      var text = time.dataset.f === "for" ? span(seconds) : ago(seconds);
+      if (time.textContent !== text) time.textContent = text;
     });
-    return chosen;
+    fetchedAgo.textContent = " (" + ago((now - lastFetched) / 1000) + ")";
   }
 
-  // A new set of environments (rare): new columns, in order, and the picker to match.
+  // The view asked for: what the URL says, as matrix.py's BoardFilters.query writes it.
+
+  function environments() {
+    return Array.from(picker.querySelectorAll("input[name=env]"));
+  }
+
+  function query() {
+    var wanted = new URLSearchParams();
+    var text = search.value.trim().toLowerCase();
+    if (text) wanted.set("q", text);
+    var boxes = environments();
+    var chosen = boxes.filter(function (box) { return box.checked; });
+    if (chosen.length < boxes.length) {
+      if (!chosen.length) wanted.append("env", "");
+      chosen.forEach(function (box) { wanted.append("env", box.value); });
+    }
+    if (show === "notgreen") wanted.set("notgreen", "1");
+    else if (show !== "all") wanted.set("show", show);
+    if (order.value !== "problems") wanted.set("sort", order.value);
+    if (rowsShown !== config.rowsStep) wanted.set("rows", String(rowsShown));
+    return wanted.toString();
+  }
+
+  function showInUrl(wanted) {
+    history.replaceState(null, "", location.pathname + (wanted ? "?" + wanted : ""));
+  }
+
+  // Applying an answer of GET /ui/board.json.
+
   function setEnvironments(names) {
-    var chosen = selectedEnvironments();
-    var allChosen = chosen.size === environments.length;
-    var old = environments;
-    environments = names;
-    while (headRow.cells.length > 1) headRow.deleteCell(1);
-    names.forEach(function (name) {
-      var th = document.createElement("th");
-      th.scope = "col";
-      th.dataset.env = name;
-      th.textContent = name;
-      headRow.appendChild(th);
-    });
-    rows.forEach(function (tr) {
-      var cells = new Map();
-      for (var i = 0; i < old.length; i++) cells.set(old[i], tr.cells[i + 1]);
-      while (tr.cells.length > 1) tr.deleteCell(1);
-      names.forEach(function (name) {
-        tr.appendChild(cells.get(name) || document.createElement("td"));
-      });
-    });
+    var boxes = environments();
+    var old = boxes.map(function (box) { return box.value; });
+    if (old.join("\n") === names.join("\n")) return;
+    var allChosen = boxes.every(function (box) { return box.checked; });
+    var chosen = new Set(boxes.filter(function (box) { return box.checked; }).map(function (box) { return box.value; }));
     picker.querySelectorAll("label").forEach(function (label) { label.remove(); });
     names.forEach(function (name) {
       var label = document.createElement("label");
@@ -137,124 +110,76 @@
     });
   }
 
-  function apply(records) {
-    var byComponent = new Map();
-    var names = new Set();
-    var counts = { failed: 0, "in-progress": 0, other: 0, success: 0 };
-    records.forEach(function (record) {
-      names.add(record.Environment);
-      var states = byComponent.get(record.Component);
-      if (!states) byComponent.set(record.Component, (states = new Map()));
-      states.set(record.Environment, record);
-    });
-    var sorted = Array.from(names).sort();
-    if (sorted.join("\n") !== environments.join("\n")) setEnvironments(sorted);
-    rows.forEach(function (tr, component) {
-      if (!byComponent.has(component)) {
-        tr.remove();
-        rows.delete(component);
-      }
-    });
-    var components = Array.from(byComponent.keys()).sort();
-    var next = null;
-    for (var c = components.length - 1; c >= 0; c--) {
-      var tr = rows.get(components[c]);
-      if (!tr) {
-        tr = makeRow(components[c]);
-        tbody.insertBefore(tr, next);
-        rows.set(components[c], tr);
-      }
-      next = tr;
-    }
-    byComponent.forEach(function (states, component) {
-      var cells = rows.get(component).cells;
-      for (var i = 0; i < environments.length; i++) {
-        var td = cells[i + 1];
-        var record = states.get(environments[i]);
-        if (!record) {
-          if (td.title) clear(td);
-          continue;
-        }
-        var kind = classify(record.State);
-        counts[kind] += 1;
-        var shown = td.children[0];
-        if (td.title !== record.Timestamp || !shown || shown.textContent !== record.State) {
-          fill(td, record, kind);
-          if (everFetched) {
-            td.classList.add("fresh");
-            td.addEventListener("animationend", function () { this.classList.remove("fresh"); }, { once: true });
-          }
-        }
-      }
-    });
-    document.querySelectorAll("#counts [data-kind]").forEach(function (span) {
-      span.textContent = counts[span.dataset.kind].toLocaleString("en");
-    });
-    document.getElementById("total").textContent = rows.size.toLocaleString("en");
-    empty.textContent = rows.size ? "No component matches these filters." : "No deployment has been recorded yet.";
+  function parsed(html, container) {
+    var template = document.createElement("template");
+    template.innerHTML = html; // the server's markup: free text in it is escaped there
+    return container ? template.content : template.content.firstElementChild;
   }
 
-  function updateAges() {
-    var now = Date.now();
-    rows.forEach(function (tr) {
-      for (var i = 1; i < tr.cells.length; i++) {
-        var td = tr.cells[i];
-        if (!td.title) continue;
-        var small = td.children[1];
-        var text = ago((now - instant(td)) / 1000);
-        if (small && small.textContent !== text) small.textContent = text;
+  // Cells whose content changed are outlined for a moment.
+  function markChanged(before, after) {
+    for (var i = 1; i < after.cells.length; i++) {
+      var cell = after.cells[i];
+      var old = before.cells[i];
+      if (cell.dataset.k && (!old || old.dataset.k !== cell.dataset.k)) {
+        cell.classList.add("fresh");
+        cell.addEventListener("animationend", function () { this.classList.remove("fresh"); }, { once: true });
       }
-    });
-    fetchedAgo.textContent = " (" + ago((now - lastFetched) / 1000) + ")";
-  }
-
-  // Filters: the URL says what is shown, so a view can be shared.
-
-  function applyFilters(updateUrl) {
-    var text = search.value.trim().toLowerCase();
-    var chosen = selectedEnvironments();
-    var visible = [];
-    var hidden = [];
-    environments.forEach(function (name, i) {
-      if (chosen.has(name)) visible.push(i);
-      else hidden.push("#matrix tr > :nth-child(" + (i + 2) + ")");
-    });
-    hiddenColumns.textContent = hidden.length ? hidden.join(", ") + " { display: none }" : "";
-    var shown = 0;
-    rows.forEach(function (tr, component) {
-      var show = !text || component.indexOf(text) >= 0;
-      if (show && notGreen.checked) {
-        show = visible.some(function (i) {
-          var kind = tr.cells[i + 1].className;
-          return kind !== "" && kind.indexOf("k-success") < 0;
-        });
-      }
-      tr.hidden = !show;
-      if (show) shown += 1;
-    });
-    document.getElementById("shown").textContent = shown.toLocaleString("en");
-    empty.hidden = shown > 0;
-    if (updateUrl) {
-      var params = new URLSearchParams();
-      if (text) params.set("q", text);
-      if (chosen.size < environments.length) {
-        if (chosen.size === 0) params.append("env", "");
-        environments.forEach(function (name) { if (chosen.has(name)) params.append("env", name); });
-      }
-      if (notGreen.checked) params.set("notgreen", "1");
-      var query = params.toString();
-      history.replaceState(null, "", location.pathname + (query ? "?" + query : ""));
     }
   }
 
-  form.addEventListener("input", function () { applyFilters(true); });
-  form.addEventListener("change", function () { applyFilters(true); });
-  form.addEventListener("submit", function (event) {
-    event.preventDefault();
-    applyFilters(true);
-  });
+  function placeRows(answer) {
+    var wanted = new Map();
+    var sameColumns = answer.head === null;
+    answer.rows.forEach(function (pair) {
+      var before = rows.get(pair[0]);
+      var tr = pair[1] === null && before ? before : parsed(pair[1] || "");
+      if (tr !== before && before && sameColumns && everFetched) markChanged(before, tr);
+      wanted.set(pair[0], tr);
+    });
+    rows.forEach(function (tr, component) {
+      if (wanted.get(component) !== tr) tr.remove();
+    });
+    // Rows that stay are moved only when their place changed, so focus stays on them.
+    var next = tbody.firstElementChild;
+    wanted.forEach(function (tr) {
+      if (next === tr) next = next.nextElementSibling;
+      else tbody.insertBefore(tr, next);
+    });
+    rows = wanted;
+  }
 
-  // Refresh: GET /current every few seconds; a banner while it fails.
+  function number(n) {
+    return n.toLocaleString("en");
+  }
+
+  function apply(answer) {
+    version = answer.v;
+    if (answer.same) return;
+    setEnvironments(answer.environments);
+    if (answer.head !== null) table.tHead.replaceChildren(parsed(answer.head));
+    placeRows(answer);
+    if (answer.recent !== null) recent.replaceChildren(parsed(answer.recent, true));
+    document.querySelectorAll("#counts a[data-show]").forEach(function (link) {
+      var facet = link.dataset.show;
+      link.querySelector("[data-count]").textContent = number(answer.counts[facet]);
+      link.setAttribute("href", "?" + answer.queries[facet]);
+      if (answer.show === facet) link.setAttribute("aria-current", "true");
+      else link.removeAttribute("aria-current");
+    });
+    document.getElementById("shown").textContent = number(answer.shown);
+    document.getElementById("matched").textContent = number(answer.matched);
+    document.getElementById("total").textContent = number(answer.total);
+    empty.hidden = answer.shown > 0;
+    empty.textContent = answer.total ? "No component matches these filters." : "No deployment has been recorded yet.";
+    moreLine.hidden = answer.more <= 0;
+    more.setAttribute("href", "?" + answer.moreQuery);
+    document.getElementById("more-count").textContent = "(" + number(answer.more) + " not shown)";
+    document.title = answer.title + " \u00b7 deploystatus";
+    favicon.setAttribute("href", answer.favicon);
+  }
+
+  // Fetching: on a change of the view at once, else every few seconds; a banner while it fails.
 
   function succeeded() {
     lastFetched = Date.now();
@@ -278,14 +203,13 @@
     timer = setTimeout(refresh, config.refreshSeconds * 1000);
   }
 
-  function refresh() {
-    if (document.hidden) {
-      schedule(); // a hidden tab does not poll; visibilitychange refreshes at once
-      return Promise.resolve();
-    }
+  function load() {
+    var wanted = query();
+    var mine = ++asked;
     var controller = new AbortController();
     var deadline = setTimeout(function () { controller.abort(); }, 15000);
-    return fetch(config.currentUrl, { cache: "no-store", signal: controller.signal, headers: { Accept: "application/json" } })
+    var url = config.dataUrl + "?" + (wanted ? wanted + "&" : "") + "known=" + encodeURIComponent(version);
+    return fetch(url, { cache: "no-store", signal: controller.signal, headers: { Accept: "application/json" } })
       .then(function (response) {
         if (response.ok) return response.json();
         return response.json().then(
@@ -293,29 +217,77 @@
           function () { throw new Error("it answered " + response.status); }
         );
       })
-      .then(function (body) {
-        apply(body.Records);
+      .then(function (answer) {
+        if (mine !== asked) return; // the view changed meanwhile; a newer answer follows
+        apply(answer);
         succeeded();
-        applyFilters(false);
       })
       .catch(function (error) {
+        if (mine !== asked) return;
         failed(error.name === "AbortError" ? "no answer within 15 s" : error.message || String(error));
       })
       .finally(function () {
         clearTimeout(deadline);
+        if (mine !== asked) return;
         updateAges();
         schedule();
       });
   }
 
+  function refresh() {
+    if (document.hidden) {
+      schedule(); // a hidden tab does not poll; visibilitychange refreshes at once
+      return Promise.resolve();
+    }
+    return load();
+  }
+
+  function changed() {
+    showInUrl(query());
+    return load();
+  }
+
+  form.addEventListener("input", function (event) {
+    if (event.target !== search) return;
+    clearTimeout(typing);
+    showInUrl(query());
+    typing = setTimeout(changed, 150);
+  });
+  form.addEventListener("change", function (event) {
+    if (event.target === search) return;
+    if (event.target === notGreen) show = notGreen.checked ? "notgreen" : "all";
+    rowsShown = config.rowsStep;
+    changed();
+  });
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    changed();
+  });
+  document.getElementById("counts").addEventListener("click", function (event) {
+    var link = event.target.closest("a[data-show]");
+    if (!link || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    event.preventDefault();
+    show = show === link.dataset.show ? "all" : link.dataset.show;
+    notGreen.checked = false;
+    rowsShown = config.rowsStep;
+    changed();
+  });
+  more.addEventListener("click", function (event) {
+    if (event.ctrlKey || event.metaKey || event.shiftKey) return;
+    event.preventDefault();
+    rowsShown += config.rowsStep;
+    changed();
+  });
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden) refresh();
   });
 
+  // The form's hidden copies of show and rows are for browsers without this script.
+  form.querySelectorAll("input[type=hidden]").forEach(function (input) { input.remove(); });
   fetchedTime.textContent = clock(lastFetched);
-  applyFilters(false);
   updateAges();
   setInterval(function () { fetchedAgo.textContent = " (" + ago((Date.now() - lastFetched) / 1000) + ")"; }, 1000);
+  setInterval(updateAges, 10000);
   if (!everFetched) refresh();
   else schedule();
   window.deploystatusBoard = { refresh: refresh };
