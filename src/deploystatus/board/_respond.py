@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from deploystatus.errors import DeployStatusError
 from deploystatus.states import LABELS
+from deploystatus.web.auth import SESSION_COOKIE
 from deploystatus.web.problems import status_of
 
 from .views import ICONS, KIND_ORDER, render
@@ -95,6 +96,8 @@ def page_context(request: Request, title: str) -> dict[str, Any]:
         "icons": ICONS,
         "labels": LABELS,
         "kinds": KIND_ORDER,
+        # Signed in through the sign-in page: the header offers to sign out.
+        "signed_in": SESSION_COOKIE in request.cookies,
     }
 
 
