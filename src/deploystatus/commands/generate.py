@@ -24,7 +24,7 @@ from rich.table import Table
 from deploystatus import timestamps
 from deploystatus.config import Settings
 from deploystatus.errors import StorageError
-from deploystatus.records import Record
+from deploystatus.records import Details, Record
 from deploystatus.states import state_class
 from deploystatus.storage import Store, open_client
 
@@ -53,6 +53,9 @@ def component_names(count: int) -> list[str]:
     return names + [f"{names[i % len(names)]}-{i // len(names)}" for i in range(len(names), count)]
 
 
+_ACTORS = ("ci-bot", "jdoe", "asmith", "mlee", "release-train")
+
+
 @dataclass(frozen=True)
 class Plan:
     components: int = 20
@@ -62,6 +65,7 @@ class Plan:
     days: float = 7.0
     seed: int | None = None
     end_ns: int = 0  # 0: now
+    details: bool = True  # a version, an actor and a run link on every record
 
 
 def plan_records(plan: Plan) -> list[Record]:
@@ -80,14 +84,31 @@ def plan_records(plan: Plan) -> list[Record]:
         # Millisecond precision, as deploy tools usually report.
         started = end - rng.randrange(1, window // 1_000_000) * 1_000_000
         starts[rng.choice(deployables)].append(started)
+    # Details come from a generator of their own, so the records are those of the same plan
+    # without them.
+    details_rng = random.Random(plan.seed)
     records: list[Record] = []
     for (component, environment), times in starts.items():
         if not times:
             continue  # few records over many deployables: this one never deployed
         times.sort()
-        for started, following in zip(times, [*times[1:], None], strict=True):
+        for number, (started, following) in enumerate(zip(times, [*times[1:], None], strict=True)):
+            details = None
+            if plan.details:
+                run = details_rng.randrange(1_000_000, 10_000_000)
+                details = Details(
+                    version=f"1.{number // 10}.{number % 10}",
+                    actor=details_rng.choice(_ACTORS),
+                    link=f"https://ci.example.com/{component}/runs/{run}",
+                )
             records.append(
-                Record(component, environment, "deploy-started", timestamps.canonical(started))
+                Record(
+                    component,
+                    environment,
+                    "deploy-started",
+                    timestamps.canonical(started),
+                    details,
+                )
             )
             # A deployable deploys one thing at a time: each finishes before the next starts.
             finished = started + rng.randrange(5_000, 900_000) * 1_000_000
@@ -96,7 +117,7 @@ def plan_records(plan: Plan) -> list[Record]:
             outcome = "deploy-failed" if rng.random() < plan.failure_rate else "deploy-success"
             if started < finished <= end:
                 records.append(
-                    Record(component, environment, outcome, timestamps.canonical(finished))
+                    Record(component, environment, outcome, timestamps.canonical(finished), details)
                 )
     records.sort(key=lambda record: record.timestamp)
     return records
