@@ -9,7 +9,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from deploystatus import timestamps
 from deploystatus.states import Classifier, Rules, StateClass
@@ -30,9 +30,6 @@ _templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-# Escaping, remembered: the board's 10,000 cells repeat a few states and each component 10
-# times. Its template turns autoescaping off for the matrix and escapes free text with this.
-_templates.filters["x"] = lru_cache(maxsize=65_536)(escape)
 
 
 def render(template: str, **context: Any) -> str:
