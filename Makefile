@@ -95,7 +95,7 @@ $(RUN_STAMP): pyproject.toml $(RUN_LOCK) $(UV_LOCK) package-lock.json
 	@echo "installing what running needs: the runtime dependencies ($(RUN_LOCK), hash-checked) and deploystatus"
 	$(UV) pip install --python $(BIN)/python --require-hashes -r $(RUN_LOCK)
 	$(UV) pip install --python $(BIN)/python --no-deps --no-build-isolation -e .
-	@echo "installing the local DynamoDB engine: dynalite (package-lock.json) into node_modules"
+	@echo "installing the local DynamoDB engine (dynalite) and the browser tests' accessibility checker (axe-core) from package-lock.json into node_modules"
 	npm ci --no-audit --no-fund
 	@touch $@
 
