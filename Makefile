@@ -200,8 +200,8 @@ pytest: $(DEV_STAMP) chromium promtool ## the tests alone
 test: lint typecheck pytest ## lint, type checks and tests (installs the dev tools first)
 
 screenshots: $(DEV_STAMP) chromium ## the board's screenshots in docs/, from the browser tests
-	DEPLOYSTATUS_SCREENSHOTS=docs $(BIN)/pytest -q -p no:cacheprovider tests/board/test_browser.py \
-		-k "every_deployable or component_page"
+	DEPLOYSTATUS_SCREENSHOTS=docs $(BIN)/pytest -q -p no:cacheprovider tests/board/test_browser.py tests/board/test_browser_component.py \
+		-k "every_deployable or component_page or narrow"
 
 bench: $(DEV_STAMP) ## the benchmark suite (the last recorded run took 428 s, about 7 min): regenerates docs/performance.md
 	$(BIN)/python -m bench

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from deploystatus.board.component import build_timeline
+from deploystatus.board.component import BAR_MIN_WIDTH, build_timeline, duration
 from deploystatus.board.views import ago, run_link, short_version
 from deploystatus.config import Settings
 from deploystatus.records import Record
@@ -35,8 +35,8 @@ T0 = parse("2024-07-30T14:00:00Z")
 MINUTE = 60 * 1_000_000_000
 
 
-def at(minutes: int) -> str:
-    return canonical(T0 + minutes * MINUTE)
+def at(minutes: float) -> str:
+    return canonical(T0 + int(minutes * MINUTE))
 
 
 class Matrix(HTMLParser):
@@ -492,18 +492,27 @@ def test_the_component_page(client: TestClient) -> None:
     assert response.status_code == 200
     text = response.text
     current = rows_of(text, "current")
-    assert [row[:3] + row[4:] for row in current] == [
-        ["dev", "state-117", "other", "2024-07-30T15:57:00Z"],
-        ["prod", "state-118", "other", "2024-07-30T15:58:00Z"],
-        ["qa", "state-119", "other", "2024-07-30T15:59:00Z"],
+    assert [(row[0], row[1], row[7][:23]) for row in current] == [
+        ("dev", "state-117", "2024-07-30 15:57:00 UTC"),
+        ("prod", "state-118", "2024-07-30 15:58:00 UTC"),
+        ("qa", "state-119", "2024-07-30 15:59:00 UTC"),
     ]
-    assert all(row[3].endswith(" ago") for row in current)
-    # The timeline: one marker per record of the last 200 (here all 120), a lane per
-    # environment, shapes by class.
+    assert all(row[7].endswith(" ago") for row in current)
+    # Each time to the second, its instant for the browser's zone, the exact value on hover.
+    assert (
+        '<time datetime="2024-07-30T15:59:00Z" title="2024-07-30T15:59:00Z" data-t="1722355140000"'
+        ' data-z="1">2024-07-30 15:59:00 UTC</time>'
+    ) in text
+    # The timeline: one marker per record of the last 200 (here all 120, none a deployment
+    # from start to outcome), a lane per environment, shapes by class.
     svg = text.split('<svg id="timeline"', 1)[1].split("</svg>", 1)[0]
     assert svg.count('<use class="marker') == 120
+    assert '<g class="deployment' not in svg
     assert re.findall(r'class="lane-label"[^>]*>([^<]+)<', svg) == ["dev", "prod", "qa"]
-    assert "<title>qa: state-119 at 2024-07-30T15:59:00Z</title>" in svg
+    assert (
+        '<title data-parts="[&#34;qa: state-119 at &#34;, &#34;&#34;]" data-times="1722355140000">'
+        "qa: state-119 at 2024-07-30 15:59:00 UTC</title>"
+    ) in svg
     # History: newest first, 50 a page, following the cursor to the end.
     seen: list[str] = []
     path: str | None = "/ui/components/svc"
@@ -607,16 +616,82 @@ def test_timeline() -> None:
     assert one is not None and one.markers[0].x == one.left + (one.width - one.left - one.right) / 2
     records = [
         Record("a", "prod", "deploy-failed", at(120)),
-        Record("a", "dev", "deploy-started", at(60)),
+        Record("a", "dev", "v1.2.3", at(60)),
         Record("a", "dev", "Ok", at(0)),
     ]
     timeline = build_timeline(records, classify=Classifier(), renderer=renderer)
     assert timeline is not None
     assert [lane for _, lane in timeline.lanes] == ["dev", "prod"]
+    assert timeline.bars == []
     assert [(m.kind, m.x) for m in timeline.markers] == [
         ("success", timeline.left),
-        ("in-progress", (timeline.left + timeline.width - timeline.right) / 2),
+        ("other", (timeline.left + timeline.width - timeline.right) / 2),
         ("failed", timeline.width - timeline.right),
     ]
-    assert [label for _, label in timeline.ticks] == ["14:00", "14:30", "15:00", "15:30", "16:00"]
-    assert timeline.markers[2].title == "prod: deploy-failed at 2024-07-30T16:00:00Z"
+    assert [label for _, label, _ in timeline.ticks] == [
+        "14:00",
+        "14:30",
+        "15:00",
+        "15:30",
+        "16:00",
+    ]
+    assert timeline.markers[2].title.text == "prod: deploy-failed at 2024-07-30 16:00:00 UTC"
+
+
+def test_a_deployment_is_a_bar_from_its_start_to_its_outcome() -> None:
+    renderer = Renderer(None)
+    records = [  # any order
+        Record("a", "dev", "deploy-success", at(3)),
+        Record("a", "dev", "deploy-started", at(0)),
+        Record("a", "prod", "deploy-started", at(10)),
+        Record("a", "prod", "deploy-failed", at(75)),
+        Record("a", "dev", "Ok", at(20)),  # a success with no start: a marker
+        Record("a", "dev", "deploy-started", at(30)),  # followed by another start: a marker
+        Record("a", "dev", "deploy-started", at(40)),
+        Record("a", "dev", "v1.2", at(50)),  # not an outcome: both markers
+        Record("a", "qa", "deploy-started", at(100)),  # qa's newest: still running
+        Record("a", "prod", "deploy-started", at(119.99)),  # a few ms before its outcome
+        Record("a", "prod", "deploy-success", at(120)),
+    ]
+    timeline = build_timeline(records, classify=Classifier(), renderer=renderer)
+    assert timeline is not None
+    bars = [(b.kind, b.running, b.title.text) for b in timeline.bars]
+    assert bars == [
+        (
+            "success",
+            False,
+            "dev: deploy-started 2024-07-30 14:00:00 UTC \u2192 deploy-success"
+            " 2024-07-30 14:03:00 UTC (3 min)",
+        ),
+        (
+            "failed",
+            False,
+            "prod: deploy-started 2024-07-30 14:10:00 UTC \u2192 deploy-failed"
+            " 2024-07-30 15:15:00 UTC (1 h 5 min)",
+        ),
+        (
+            "success",
+            False,
+            "prod: deploy-started 2024-07-30 15:59:59 UTC \u2192 deploy-success"
+            " 2024-07-30 16:00:00 UTC (0 s)",
+        ),
+        ("in-progress", True, "qa: deploy-started 2024-07-30 15:40:00 UTC, still running"),
+    ]
+    short = timeline.bars[2]
+    assert short.x2 - short.x1 == BAR_MIN_WIDTH  # still visible
+    assert timeline.bars[3].x2 == timeline.width - timeline.right
+    assert [(m.kind, m.title.text[:20]) for m in timeline.markers] == [
+        ("success", "dev: Ok at 2024-07-3"),
+        ("in-progress", "dev: deploy-started "),
+        ("in-progress", "dev: deploy-started "),
+        ("other", "dev: v1.2 at 2024-07"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0 s"), (45, "45 s"), (187, "3 min 7 s"), (180, "3 min"), (7500, "2 h 5 min"),
+     (7200, "2 h"), (3 * 86_400 + 4 * 3600, "3 d 4 h")],
+)  # fmt: skip
+def test_durations(seconds: int, text: str) -> None:
+    assert duration(seconds) == text

@@ -31,7 +31,6 @@ from playwright.sync_api import Browser, Page, expect
 
 from deploystatus import timestamps
 from deploystatus.commands import generate
-from deploystatus.states import state_class
 from tests.support.browsers import (
     ForeignSite,
     Service,
@@ -474,73 +473,6 @@ def test_bidi_controls_in_a_state_stay_inside_it(service: Service, page: Page) -
     states = page.locator(".state b")
     expect(states.first).to_have_text(spoof)
     assert all(b.evaluate(isolated) == "isolate" for b in states.all())
-
-
-# A component's page
-
-
-def history_states(page: Page) -> list[str]:
-    texts = page.locator("#history tbody td:nth-child(3)").all_inner_texts()
-    return [text.strip() for text in texts]
-
-
-def test_the_component_page_and_its_pages(service: Service, page: Page, tmp_path: Path) -> None:
-    page.goto(service.url + "/?q=history")
-    page.get_by_role("link", name=HISTORY_COMPONENT, exact=True).click()
-    expect(page).to_have_url(f"{service.url}/ui/components/{HISTORY_COMPONENT}")
-    expect(page.get_by_role("heading", name=HISTORY_COMPONENT, exact=True)).to_be_visible()
-
-    # Its current state per environment.
-    current = service.get(f"/current?component={HISTORY_COMPONENT}")["Records"]
-    rows = page.locator("#current tbody tr")
-    expect(rows).to_have_count(len(current))
-    for row, expected in zip(rows.all(), current, strict=True):
-        expect(row.locator("th")).to_have_text(expected["Environment"])
-        expect(row).to_contain_text(expected["State"])
-        expect(row).to_contain_text(expected["Timestamp"])
-        expect(row).to_contain_text(state_class(expected["State"]).replace("-", " "))
-
-    # The timeline: a marker per record, one lane per environment, a title on each.
-    markers = page.locator("#timeline use.marker")
-    expect(markers).to_have_count(HISTORY_RECORDS)
-    expect(page.locator("#timeline .lane-label")).to_have_text(["dev", "prod-eu", "prod-us"])
-    expect(page.locator("#timeline use.mk-failed")).to_have_count(HISTORY_RECORDS // 4)
-    screenshot(page, tmp_path, "component.png")
-
-    # The history: newest first, 50 a page, through the API's cursor.
-    newest_first = [
-        r["State"] + "@" + r["Timestamp"]
-        for r in service.get(f"/historical/{HISTORY_COMPONENT}?order=desc")["Records"]
-    ]
-
-    def page_rows() -> list[str]:
-        times = page.locator("#history tbody td:nth-child(1)").all_inner_texts()
-        return [s + "@" + t.strip() for s, t in zip(history_states(page), times, strict=True)]
-
-    assert page_rows() == newest_first[:50]
-    expect(page.get_by_role("link", name="« Newest")).to_have_count(0)
-    page.get_by_role("link", name="Older records »").click()
-    expect(page.locator("#history tbody tr")).to_have_count(50)
-    assert page_rows() == newest_first[50:100]
-    page.get_by_role("link", name="Older records »").click()
-    expect(page.locator("#history tbody tr")).to_have_count(20)
-    assert page_rows() == newest_first[100:]
-    expect(page.get_by_text("No older records.")).to_be_visible()
-    expect(page.get_by_role("link", name="Older records »")).to_have_count(0)
-    page.get_by_role("link", name="« Newest").click()
-    assert page_rows() == newest_first[:50]
-
-    # One environment's history.
-    page.get_by_role("navigation", name="History of one environment").get_by_role(
-        "link", name="prod-us"
-    ).click()
-    expect(page).to_have_url(re.compile(r"\?environment=prod-us$"))
-    assert history_states(page) == [
-        r["State"]
-        for r in service.get(f"/historical/{HISTORY_COMPONENT}?order=desc&environment=prod-us")[
-            "Records"
-        ]
-    ]
 
 
 # People, keyboards and narrow windows

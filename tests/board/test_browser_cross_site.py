@@ -281,7 +281,8 @@ def test_the_pages_raise_no_policy_violation_of_their_own(guarded: Service, page
     expect(page.locator("#fetched")).not_to_have_attribute("datetime", fetched or "")  # refreshed
     page.get_by_role("link", name=COMPONENT, exact=True).click()
     expect(page.get_by_role("heading", name=COMPONENT, exact=True)).to_be_visible()
-    expect(page.locator("#timeline use.marker")).to_have_count(4)
+    expect(page.locator("#timeline g.deployment")).to_have_count(1)  # prod-eu
+    expect(page.locator("#timeline > use.marker")).to_have_count(2)
     page.goto(guarded.url + "/ui/components/no-such-component")  # one of no record
     expect(page.get_by_text("No record of no-such-component has been stored.")).to_be_visible()
     page.goto(guarded.url + "/ui/components/NOT-VALID")  # the error page

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
-import secrets
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -26,15 +25,18 @@ logger = logging.getLogger("deploystatus")
 HTML = "text/html; charset=utf-8"
 _GZIP_MIN_BYTES = 1400
 _STATIC = Path(__file__).resolve().parent / "static"
-# Pages load only this site's script and stylesheet, post only to it, and are never framed.
-# The one inline style (the board's hidden columns, rewritten by board.js as filters change)
-# carries the page's nonce.
+# Pages load only this site's scripts and stylesheet (no inline script or style), post only
+# to it, and are never framed.
 _POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self' 'nonce-{nonce}'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
     "base-uri 'none'"
 )
-STATIC_FILES = {"board.js": "text/javascript; charset=utf-8", "board.css": "text/css"}
+STATIC_FILES = {
+    "board.js": "text/javascript; charset=utf-8",
+    "component.js": "text/javascript; charset=utf-8",
+    "board.css": "text/css",
+}
 
 
 @cache
@@ -44,14 +46,14 @@ def static_file(name: str) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()[:12]
 
 
-def _static_url(base: str, name: str) -> str:
+def static_url(base: str, name: str) -> str:
     return f"{base}/ui/static/{name}?v={static_file(name)[1]}"
 
 
 def html(request: Request, body: str, status: int = 200) -> Response:
     """The page, gzipped when the client takes it."""
     headers = {
-        "Content-Security-Policy": _POLICY.format(nonce=_nonce(request)),
+        "Content-Security-Policy": _POLICY,
         "X-Frame-Options": "DENY",  # for browsers older than frame-ancestors
     }
     return compressed(request, body.encode(), HTML, status, headers)
@@ -77,22 +79,15 @@ def base_of(request: Request) -> str:
     return root.rstrip("/")
 
 
-def _nonce(request: Request) -> str:
-    """This page's nonce for its inline style, drawn once per request."""
-    nonce: str | None = getattr(request.state, "csp_nonce", None)
-    if nonce is None:
-        nonce = request.state.csp_nonce = secrets.token_urlsafe(16)
-    return nonce
 
 
 def page_context(request: Request, title: str) -> dict[str, Any]:
     root = base_of(request)
     return {
         "title": title,
-        "nonce": _nonce(request),
         "base": root,
-        "css_url": _static_url(root, "board.css"),
-        "js_url": _static_url(root, "board.js"),
+        "css_url": static_url(root, "board.css"),
+        "js_url": static_url(root, "board.js"),
         "icons": ICONS,
         "labels": LABELS,
         "kinds": KIND_ORDER,

@@ -27,8 +27,17 @@ from deploystatus.web.problems import status_of
 from deploystatus.web.state import AppState, state_of
 
 from . import matrix
-from ._respond import STATIC_FILES, base_of, compressed, error_page, html, page_context, static_file
-from .component import build_timeline, row_of
+from ._respond import (
+    STATIC_FILES,
+    base_of,
+    compressed,
+    error_page,
+    html,
+    page_context,
+    static_file,
+    static_url,
+)
+from .component import build_timeline, current_row, row_of
 from .views import classifier, macros, render, script_json
 
 logger = logging.getLogger("deploystatus")
@@ -139,23 +148,28 @@ async def _component_page(
     cursor = params.get("cursor") or None
     wanted = resume(wanted, cursor, state.cursors)
     store = state.store
-    current, (history, position), (recent, _) = await asyncio.gather(
-        store.component_current(component),
+    known, (history, position), (recent, _) = await asyncio.gather(
+        store.deployables(component),  # a prefix: other components' are left out below
         store.history_page(wanted, limit),
         store.history_page(HistoryRange(component, descending=True), TIMELINE_RECORDS),
     )
     classify = classifier(state.settings.state_rules)
     renderer = state.encoder.renderer
     now_ns = time.time_ns()
+    current = state.views((k for k in known if k.record.component == component), now_ns)
     found = bool(current or history or recent)
+    context = page_context(request, heading)
+    config = {"refreshSeconds": state.settings.board_refresh_seconds}
     page = render(
         "component.html",
-        **page_context(request, heading),
+        **context,
         component=component,
         found=found,
         environment=environment,
-        environments=sorted({record.environment for record in (*current, *recent)}),
-        current=[row_of(record, classify, renderer, now_ns) for record in current],
+        environments=sorted(
+            {d.current.environment for d in current} | {r.environment for r in recent}
+        ),
+        current=[current_row(deployable, renderer, now_ns) for deployable in current],
         history=[row_of(record, classify, renderer, now_ns) for record in history],
         timeline=build_timeline(recent, classify=classify, renderer=renderer),
         timeline_records=TIMELINE_RECORDS,
@@ -163,6 +177,9 @@ async def _component_page(
         next_cursor=next_cursor(wanted, position, state.cursors),
         limit=limit,
         default_limit=HISTORY_PAGE_SIZE,
+        config=script_json(config),
+        script_url=static_url(context["base"], "component.js"),
+        fetched_at=timestamps.canonical(now_ns)[:23] + "Z",
         fetched_text=timestamps.canonical(now_ns)[11:19] + " UTC",
     )
     return html(request, page, 200 if found else 404)
