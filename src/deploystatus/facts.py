@@ -145,9 +145,26 @@ def view(
 ) -> Deployable:
     """``current`` with its facts (None: none of that record, `Store.deployables` decides);
     stuck when in progress for more than ``stuck_after_ns`` at ``now_ns``."""
-    kind = classify(current.state)
     if facts is None:
-        return Deployable(current, kind, None, None, False)
-    since = facts.since[0]
-    stuck = kind == "in-progress" and now_ns - from_canonical(since) > stuck_after_ns
-    return Deployable(current, kind, since, facts.last_success, stuck)
+        return brief(current, None, classify, now_ns=now_ns, stuck_after_ns=stuck_after_ns)
+    seen = brief(current, facts.since[0], classify, now_ns=now_ns, stuck_after_ns=stuck_after_ns)
+    return Deployable(current, seen.kind, seen.since, facts.last_success, seen.stuck)
+
+
+def brief(
+    current: Record,
+    since: str | None,
+    classify: Classifier,
+    *,
+    now_ns: int,
+    stuck_after_ns: int,
+) -> Deployable:
+    """``current`` (details or not) with only when its class began (None: not known), as an
+    overview of every deployable reads it: no last success."""
+    kind = classify(current.state)
+    stuck = (
+        since is not None
+        and kind == "in-progress"
+        and now_ns - from_canonical(since) > stuck_after_ns
+    )
+    return Deployable(current, kind, since, None, stuck)

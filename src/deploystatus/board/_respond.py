@@ -79,8 +79,6 @@ def base_of(request: Request) -> str:
     return root.rstrip("/")
 
 
-
-
 def page_context(request: Request, title: str) -> dict[str, Any]:
     root = base_of(request)
     return {

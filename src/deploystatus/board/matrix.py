@@ -39,7 +39,7 @@ FACET_LABELS: dict[Facet, str] = {
 }
 SHOWS = ("all", "notgreen", *FACETS)
 SORTS = ("problems", "name")
-ROWS_STEP = 100  # rows a page shows at first, and how many more "Show more" adds
+ROWS_STEP = 25  # rows a page shows at first, and how many more "Show more" adds
 MAX_ROWS = 100_000
 RECENT = 8  # changes the "Recent changes" panel lists
 _RANKS: dict[Facet, int] = {"failed": 0, "stuck": 1, "in-progress": 2, "other": 3, "success": 3}
@@ -162,7 +162,7 @@ class Cell:
     last_short: str | None
     last_ms: int | None
     last_age: str | None
-    key: int
+    key: str  # short: it is in the page, per cell
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,26 +261,42 @@ _SENT_KEPT = 256  # views remembered per process (a view is a page of row keys)
 _SENT: OrderedDict[str, _Sent] = OrderedDict()
 
 
-def build_board(
-    deployables: Sequence[Deployable],
-    filters: BoardFilters,
-    *,
-    layout: Layout,
-    renderer: Renderer,
-    now_ns: int,
-) -> BoardView:
-    """The board for ``filters`` from every deployable (any order)."""
+@dataclass
+class Arrangement:
+    """Which rows and cells a view shows, in order, from every deployable's brief state
+    (`facts.brief`: class, since, stuck): all a view needs but the details of the cells on
+    its page (`shown`), which `build_board` takes."""
+
+    filters: BoardFilters
+    environments: list[str]  # every environment, in the layout's order
+    columns: list[Column]
+    grid: dict[str, dict[str, Deployable]]  # the cells each row shows
+    order: list[str]  # the rows, every page
+    counts: dict[Facet, int]
+    considered: list[Deployable]  # those the text and environment filters keep
+
+    def shown(self) -> list[tuple[str, str]]:
+        """The deployables of this page's cells, whose details the page shows."""
+        return [
+            (component, environment)
+            for component in self.order[: self.filters.rows]
+            for environment in self.grid[component]
+        ]
+
+
+def arrange(
+    deployables: Sequence[Deployable], filters: BoardFilters, *, layout: Layout
+) -> Arrangement:
+    """The rows and cells for ``filters`` from every deployable (any order)."""
     environments = layout.sorted({d.current.environment for d in deployables})
     shown_environments = [name for name in environments if filters.shows(name)]
     shows = set(shown_environments)
     text = filters.text
-    components: set[str] = set()
     grid: dict[str, dict[str, Deployable]] = {}
     counts: dict[Facet, int] = dict.fromkeys(FACETS, 0)
     considered: list[Deployable] = []
     for deployable in deployables:
         record = deployable.current
-        components.add(record.component)
         if text and text not in record.component:
             continue
         cells = grid.get(record.component)
@@ -301,20 +317,43 @@ def build_board(
         order = sorted(grid)
     else:
         order = sorted(grid, key=lambda component: _problems_first(component, grid[component]))
-    page = order[: filters.rows]
-    columns = [Column(name, layout.emphasised(name)) for name in shown_environments]
-    rows = [
-        _row(component, grid[component], shown_environments, renderer, now_ns) for component in page
-    ]
-    return BoardView(
+    return Arrangement(
         filters=filters,
         environments=environments,
-        columns=columns,
-        rows=rows,
-        matched=len(order),
-        total=len(components),
+        columns=[Column(name, layout.emphasised(name)) for name in shown_environments],
+        grid=grid,
+        order=order,
         counts=counts,
-        recent=_recent(considered, renderer, now_ns),
+        considered=considered,
+    )
+
+
+def build_board(
+    arrangement: Arrangement,
+    *,
+    detailed: Mapping[tuple[str, str], Deployable],
+    total: int,
+    renderer: Renderer,
+    now_ns: int,
+) -> BoardView:
+    """The view of ``arrangement``'s page; ``detailed`` has the details and facts of its
+    cells (those missing show without them), ``total`` counts every component."""
+    filters = arrangement.filters
+    environments = [column.name for column in arrangement.columns]
+    rows = []
+    for component in arrangement.order[: filters.rows]:
+        cells = arrangement.grid[component]
+        full = {env: detailed.get((component, env), brief) for env, brief in cells.items()}
+        rows.append(_row(component, full, environments, renderer, now_ns))
+    return BoardView(
+        filters=filters,
+        environments=arrangement.environments,
+        columns=arrangement.columns,
+        rows=rows,
+        matched=len(arrangement.order),
+        total=total,
+        counts=arrangement.counts,
+        recent=_recent(arrangement.considered, renderer, now_ns),
     )
 
 
@@ -373,7 +412,7 @@ def _cell(deployable: Deployable, renderer: Renderer, now_ns: int) -> Cell:
         last_short=short_version(last_version) if last_version else None,
         last_ms=None if last is None else timestamps.from_canonical(last.timestamp) // _MS,
         last_age=None if last is None else age(last.timestamp, now_ns),
-        key=hash((record, since_shown, last, facet)),
+        key=format(hash((record, since_shown, last, facet)) & 0xFFFF_FFFF, "x"),
     )
 
 

@@ -8,14 +8,17 @@ import asyncio
 import json
 import logging
 import time
+from collections import OrderedDict
+from dataclasses import replace
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from deploystatus import timestamps
+from deploystatus import facts, timestamps
 from deploystatus.errors import DeployStatusError
 from deploystatus.facts import Deployable
 from deploystatus.records import HistoryRange
+from deploystatus.storage.store import Brief
 from deploystatus.web.options import (
     checked_component,
     checked_environment,
@@ -87,11 +90,39 @@ async def board_data(request: Request) -> Response:
 async def _board_view(
     request: Request, state: AppState, now_ns: int, *, strict: bool = False
 ) -> tuple[matrix.BoardView, str | None, int]:
+    """Every deployable in brief (`_briefs`), arranged for the URL's filters, then the
+    details of the page's cells (`Store.known_of`, only those whose facts changed since the
+    last view this process built: `_DETAILED`)."""
     filters = matrix.BoardFilters.from_params(request.query_params)
+    settings = state.settings
+    layout = matrix.Layout(
+        matrix.Layout.patterns(settings.board_environments),
+        matrix.Layout.patterns(settings.board_emphasis),
+    )
+    stuck_after = settings.stuck_after_seconds * 1_000_000_000
+    classify = state.store.classify
+    detailed: dict[tuple[str, str], Deployable] = {}
     deployables: list[Deployable] = []
     unavailable, status = None, 200
     try:
-        deployables = state.views(await state.store.deployables(), now_ns)
+        briefs = await _briefs(state)
+        deployables = [
+            facts.brief(b.record, b.since, classify, now_ns=now_ns, stuck_after_ns=stuck_after)
+            for b in briefs
+        ]
+        arrangement = matrix.arrange(deployables, filters, layout=layout)
+        wanted = arrangement.shown()
+        table = state.store.table
+        by_key = {b.record.deployable: b for b in briefs}
+        missing = [key for key in wanted if _cached(table, by_key[key]) is None]
+        if missing:
+            found = await state.store.known_of(missing)
+            for seen, brief in zip(state.views((k for k, _ in found), now_ns), found, strict=True):
+                _remember(table, brief[1], seen)
+        for key in wanted:
+            cached = _cached(table, by_key[key])
+            if cached is not None:
+                detailed[key] = _restamped(cached, now_ns, stuck_after)
     except DeployStatusError as exc:
         if strict:
             raise
@@ -99,16 +130,95 @@ async def _board_view(
         logger.error("GET /: %s", exc, exc_info=exc)
         status = status_of(exc)
         unavailable = "The storage is unavailable or failing; retrying every few seconds."
-    settings = state.settings
-    layout = matrix.Layout(
-        matrix.Layout.patterns(settings.board_environments),
-        matrix.Layout.patterns(settings.board_emphasis),
-    )
+        arrangement = matrix.arrange(deployables, filters, layout=layout)
     view = matrix.build_board(
-        deployables, filters, layout=layout, renderer=state.encoder.renderer, now_ns=now_ns
+        arrangement,
+        detailed=detailed,
+        total=len({d.current.component for d in deployables}),
+        renderer=state.encoder.renderer,
+        now_ns=now_ns,
     )
     view.remember()
     return view, unavailable, status
+
+
+# Every deployable in brief, per table: read whole (`Store.briefly`, the current items and
+# the facts items' since) at most every BRIEFS_RESCAN_SECONDS; in between, each view reads
+# the current state (`Store.current`, shared and memoized like `/current`) and the facts of
+# only the deployables whose current record changed since (`Store.known_of`). What the
+# rescan alone catches: a late record that moves a deployable's since or last success
+# without changing its current state.
+BRIEFS_RESCAN_SECONDS = 30.0
+_BRIEFS: dict[str, tuple[float, dict[tuple[str, str], Brief]]] = {}
+
+
+async def _briefs(state: AppState) -> list[Brief]:
+    store = state.store
+    now = time.monotonic()
+    kept = _BRIEFS.get(store.table)
+    if kept is None or now - kept[0] > BRIEFS_RESCAN_SECONDS:
+        briefs = await store.briefly()
+        _BRIEFS[store.table] = (now, {b.record.deployable: b for b in briefs})
+        return briefs
+    known = kept[1]
+    records = await store.current()
+    changed = [
+        r.deployable
+        for r in records
+        if (b := known.get(r.deployable)) is None or b.record.identity != r.identity
+    ]
+    if changed:
+        table = store.table
+        found = await store.known_of(changed)
+        for seen, (_, brief) in zip(
+            state.views((k for k, _ in found), time.time_ns()), found, strict=True
+        ):
+            known[brief.record.deployable] = brief
+            _remember(table, brief, seen)
+    briefs = []
+    for record in records:
+        held = known.get(record.deployable)
+        if held is None or held.record.identity != record.identity:
+            held = Brief(record, None, None)  # changed again meanwhile: the next view knows
+        briefs.append(held)
+    if len(known) > 2 * len(records) + 1000:  # removed deployables: forget them
+        _BRIEFS[store.table] = (kept[0], {b.record.deployable: b for b in briefs})
+    return briefs
+
+
+# The details of the board's cells, by table and deployable, with the revision of the facts
+# item they were read from: a view reads again only those whose facts changed since.
+_DETAILED: OrderedDict[tuple[str, str, str], tuple[int, Deployable]] = OrderedDict()
+_DETAILED_KEPT = 20_000
+
+
+def _cached(table: str, brief: Brief) -> Deployable | None:
+    key = (table, *brief.record.deployable)
+    entry = _DETAILED.get(key)
+    if entry is None or brief.revision is None or entry[0] != brief.revision:
+        return None
+    if entry[1].current.identity != brief.record.identity:
+        return None
+    _DETAILED.move_to_end(key)
+    return entry[1]
+
+
+def _remember(table: str, brief: Brief | None, seen: Deployable) -> None:
+    if brief is None or brief.revision is None or seen.since is None:
+        return  # no facts of this record: read again next time
+    key = (table, *brief.record.deployable)
+    _DETAILED[key] = (brief.revision, seen)
+    _DETAILED.move_to_end(key)
+    while len(_DETAILED) > _DETAILED_KEPT:
+        _DETAILED.popitem(last=False)
+
+
+def _restamped(view: Deployable, now_ns: int, stuck_after_ns: int) -> Deployable:
+    """A remembered view, stuck as of now."""
+    if view.kind != "in-progress" or view.since is None:
+        return view
+    stuck = now_ns - timestamps.from_canonical(view.since) > stuck_after_ns
+    return view if stuck == view.stuck else replace(view, stuck=stuck)
 
 
 @router.api_route("/ui/static/{name}", methods=["GET", "HEAD"], include_in_schema=False)

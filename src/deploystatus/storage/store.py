@@ -249,6 +249,18 @@ class Known:
     facts: Facts | None
 
 
+@dataclass(frozen=True, slots=True)
+class Brief:
+    """A deployable as a read of all of them for an overview sees it (`Store.briefly`): its
+    current record without details, when its class began and the revision of its facts
+    item (both None where its facts are not derived, not of that record, or of other
+    rules). `Store.known_of` reads the details and facts of the few it shows."""
+
+    record: Record
+    since: str | None
+    revision: int | None
+
+
 @dataclass(frozen=True)
 class WritePlan:
     """How `Store.put` stores a batch: every ``BatchWriteItem`` of history (run
@@ -1004,16 +1016,27 @@ class Store:
         return [record((item["SK"]["S"], item["Latest"]["S"])) for item in items]
 
     async def _current_items(
-        self, shards: Iterable[int], *, prefix: str | None, partition: str = "CURRENT"
+        self,
+        shards: Iterable[int],
+        *,
+        prefix: str | None,
+        partition: str = "CURRENT",
+        projection: str | None = None,
     ) -> list[Item]:
         """Every current item of ``shards`` (or facts item) whose ``SK`` starts with
         ``prefix``, shards read concurrently, sorted by ``SK`` (that is, by component then
-        environment); current items' keys and ``Latest`` only."""
+        environment); current items' keys and ``Latest`` only, facts items' ``projection``
+        (None: all)."""
 
         async def shard_items(shard: int) -> list[Item]:
             query = current_query(self.table, shard, prefix, partition=partition)
             if partition != "CURRENT":
-                del query["ProjectionExpression"]
+                if projection is None:
+                    del query["ProjectionExpression"]
+                else:  # by placeholders: some names (Rules) are reserved words
+                    names = [name.strip() for name in projection.split(",")]
+                    query["ProjectionExpression"] = ", ".join(f"#p{i}" for i in range(len(names)))
+                    query["ExpressionAttributeNames"] = {f"#p{i}": n for i, n in enumerate(names)}
             return [item async for page in self._pages(query) for item in page]
 
         per_shard = await _all(shard_items(shard) for shard in shards)
@@ -1050,6 +1073,56 @@ class Store:
             self._known(record, known.get(f"{record.component}#{record.environment}"))
             for record in self._records_of(current)
         ]
+
+    async def briefly(self) -> list[Brief]:
+        """Every deployable's current record and when its class began, without details: one
+        Query per shard of current items and one of facts items projected to five short
+        attributes (at 10,000 deployables, a tenth of the bytes `deployables` reads)."""
+        shards = range(CURRENT_SHARDS)
+        current, facts = await _all(
+            [
+                self._current_items(shards, prefix=None),
+                self._current_items(
+                    shards,
+                    prefix=None,
+                    partition="FACTS",
+                    projection="SK, Latest, Since, Rules, Rev",
+                ),
+            ]
+        )
+        known = {item["SK"]["S"]: item for item in facts}
+        record_of = self._current_records.get
+        briefs = []
+        for item in current:
+            key, latest = item["SK"]["S"], item["Latest"]["S"]
+            record = record_of((key, latest))
+            stored = known.get(key)
+            if stored is None or stored["Rules"]["S"] != self.rules:
+                briefs.append(Brief(record, None, None))
+                continue
+            of = stored["Latest"]["S"]
+            if of != latest and _current_record((key, of)).identity != record.identity:
+                briefs.append(Brief(record, None, None))  # a moment behind (or ahead)
+                continue
+            briefs.append(Brief(record, stored["Since"]["S"][:_STAMP], int(stored["Rev"]["N"])))
+        return briefs
+
+    async def known_of(self, deployables: Sequence[tuple[str, str]]) -> list[tuple[Known, Brief]]:
+        """The current state, details and facts of ``deployables`` (component, environment),
+        those that exist, each also in brief: ``BatchGetItem`` calls of 50 deployables,
+        concurrently."""
+        groups = [deployables[i : i + 50] for i in range(0, len(deployables), 50)]
+        known: list[tuple[Known, Brief]] = []
+        for current, found in await _all(self._read_known(list(group)) for group in groups):
+            for deployable, record in current.items():
+                stored = found.get(deployable)
+                seen = self._known(record, None if stored is None else stored.facts)
+                if seen.facts is None or stored is None:
+                    known.append((seen, Brief(record, None, None)))
+                else:
+                    brief = Brief(record, seen.facts.since[0], stored.revision)
+                    known.append((seen, brief))
+        return known
 
     async def deployable(self, component: str, environment: str) -> Known | None:
         """One deployable's current state with its details and facts: one ``BatchGetItem``."""
