@@ -214,3 +214,29 @@ def test_readyz_asks_dynamodb_at_most_once_a_second_however_often_it_is_polled(
     calls = counter.take()
     assert calls.keys() <= {"DescribeTable"}
     assert 1 <= calls["DescribeTable"] <= math.floor(elapsed) + 1, (calls, elapsed)
+
+
+def test_the_board_reads_every_deployable_in_brief_and_details_once(
+    counted: tuple[TestClient, CallCounter],
+) -> None:
+    """The board's first view reads every deployable in brief (current items and facts
+    items' since, one Query per shard of each) and the details of its page's cells
+    (BatchGetItem, 50 deployables each); a refresh with nothing changed reads the current
+    state only; a change reads the facts of the deployable that changed, no more."""
+    client, counter = counted
+    post(
+        client, [*records("svc", 10, 30), deployment("pay", "prod", "deploy-failed", timestamp(99))]
+    )
+    counter.take()
+    first = client.get("/ui/board.json")
+    assert first.status_code == 200
+    assert [c for c, _ in first.json()["rows"]] == ["pay", "svc"]
+    assert counter.take() == {"Query": 2 * CURRENT_SHARDS, "BatchGetItem": 1}  # 11 cells
+    version = first.json()["v"]
+    assert client.get(f"/ui/board.json?known={version}").json() == {"v": version, "same": True}
+    assert counter.take() == {"Query": CURRENT_SHARDS}
+    post(client, [deployment("pay", "prod", "deploy-success", timestamp(100))])
+    counter.take()
+    changed = client.get(f"/ui/board.json?known={version}").json()
+    assert [c for c, html in changed["rows"] if html] == ["pay"]
+    assert counter.take() == {"Query": CURRENT_SHARDS, "BatchGetItem": 1}  # 1 deployable

@@ -18,6 +18,7 @@ from deploystatus import facts, timestamps
 from deploystatus.errors import DeployStatusError
 from deploystatus.facts import Deployable
 from deploystatus.records import HistoryRange
+from deploystatus.storage import Store
 from deploystatus.storage.store import Brief
 from deploystatus.web.options import (
     checked_component,
@@ -152,14 +153,19 @@ BRIEFS_RESCAN_SECONDS = 30.0
 _BRIEFS: dict[str, tuple[float, dict[tuple[str, str], Brief]]] = {}
 
 
+_RESCANS: dict[str, asyncio.Task[list[Brief]]] = {}
+
+
 async def _briefs(state: AppState) -> list[Brief]:
     store = state.store
-    now = time.monotonic()
     kept = _BRIEFS.get(store.table)
-    if kept is None or now - kept[0] > BRIEFS_RESCAN_SECONDS:
-        briefs = await store.briefly()
-        _BRIEFS[store.table] = (now, {b.record.deployable: b for b in briefs})
-        return briefs
+    if kept is None:
+        return await _rescan(store)
+    if time.monotonic() - kept[0] > BRIEFS_RESCAN_SECONDS and store.table not in _RESCANS:
+        # In the background: no view waits for the whole facts read but the first.
+        task = asyncio.create_task(_rescan(store))
+        _RESCANS[store.table] = task
+        task.add_done_callback(_rescanned)
     known = kept[1]
     records = await store.current()
     changed = [
@@ -184,6 +190,21 @@ async def _briefs(state: AppState) -> list[Brief]:
     if len(known) > 2 * len(records) + 1000:  # removed deployables: forget them
         _BRIEFS[store.table] = (kept[0], {b.record.deployable: b for b in briefs})
     return briefs
+
+
+async def _rescan(store: Store) -> list[Brief]:
+    started = time.monotonic()
+    briefs = await store.briefly()
+    _BRIEFS[store.table] = (started, {b.record.deployable: b for b in briefs})
+    return briefs
+
+
+def _rescanned(task: asyncio.Task[list[Brief]]) -> None:
+    for table, running in list(_RESCANS.items()):
+        if running is task:
+            del _RESCANS[table]
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("the board's rescan of every deployable failed: %s", task.exception())
 
 
 # The details of the board's cells, by table and deployable, with the revision of the facts
