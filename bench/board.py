@@ -160,17 +160,6 @@ def measure_once(
     }
 
 
-def _worktree(ref: str) -> Path:
-    path = ROOT / "build" / f"bench-previous-{ref}"
-    if not (path / "src").is_dir():
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force", str(path), ref],
-            check=True,
-            capture_output=True,
-        )
-    return path
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.board", description=__doc__)
     parser.add_argument("--previous", default="a5bd197", help="the release to compare with")
@@ -179,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not Path(CHROMIUM).is_file():
         raise SystemExit("no Chromium: `make chromium`, or set DEPLOYSTATUS_CHROMIUM")
     procs.use_local_credentials()
-    previous = _worktree(args.previous)
+    previous = procs.previous_release(args.previous)
     started = time.monotonic()
     rng = random.Random(7)
     samples: dict[str, list[dict[str, float]]] = {"now": [], "previous": []}

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -202,24 +201,13 @@ async def measure(now: procs.Started, before: procs.Started, reps: int) -> dict[
         old.close()
 
 
-def _worktree(ref: str) -> Path:
-    path = ROOT / "build" / f"bench-previous-{ref}"
-    if not (path / "src").is_dir():
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force", str(path), ref],
-            check=True,
-            capture_output=True,
-        )
-    return path
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.details", description=__doc__)
     parser.add_argument("--previous", default="2ceb039", help="the release to compare with")
     parser.add_argument("--reps", type=int, default=5, help="repetitions (after a warm-up)")
     args = parser.parse_args(argv)
     procs.use_local_credentials()
-    previous = _worktree(args.previous)
+    previous = procs.previous_release(args.previous)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-details-") as directory:
         where = Path(directory)

@@ -354,3 +354,16 @@ def serve_with_workers(directory: Path, workers: int) -> Iterator[Started]:
     """``deploystatus local-db`` + ``init-table`` + ``serve --workers N`` (production's way)."""
     with local_db(directory) as engine, serve_table(directory, engine, workers=workers) as server:
         yield server
+
+
+def previous_release(ref: str) -> Path:
+    """A git worktree of ``ref`` under ``build/`` (made once), whose ``src`` another release
+    runs from with this virtualenv (``PYTHONPATH``), to measure the two side by side."""
+    path = _ROOT / "build" / f"bench-previous-{ref}"
+    if not (path / "src").is_dir():
+        subprocess.run(
+            ["git", "-C", str(_ROOT), "worktree", "add", "--detach", "--force", str(path), ref],
+            check=True,
+            capture_output=True,
+        )
+    return path

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.support.browsers import CHROMIUM, check_chromium, close_page, open_page
+from tests.support.browsers import CHROMIUM, ForeignSite, check_chromium, close_page, open_page
 
 
 @pytest.fixture(scope="module")
@@ -29,3 +29,15 @@ def page(browser: Browser) -> Iterator[Page]:
         yield page
     finally:
         close_page(page)
+
+
+RUN_PATH = "/runs/42"
+RUN_HEADING = "Run 42 logs"
+
+
+@pytest.fixture(scope="module")
+def run_site() -> Iterator[ForeignSite]:
+    """Where the records' run links point: a CI's page, on another origin."""
+    with ForeignSite() as site:
+        site.serve(RUN_PATH, f"<!doctype html><title>Run 42</title><h1>{RUN_HEADING}</h1>")
+        yield site

@@ -31,6 +31,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from deploystatus import timestamps
 from deploystatus.commands import generate
+from tests.board.conftest import RUN_HEADING, RUN_PATH
 from tests.support.browsers import (
     ForeignSite,
     Service,
@@ -52,8 +53,6 @@ FAILING = ("checkout-api", "prod-eu")
 LAST_GOOD = "1.4.2"
 FAILED_VERSION = "2024.07.30-1432-9fceb02"
 STUCK = ("stuck-svc", "staging")  # in progress for 2 h (the limit is 1 h)
-HISTORY_COMPONENT = "history-svc"
-HISTORY_RECORDS = 120
 ORDER = "dev,staging,prod-*"  # DEPLOYSTATUS_BOARD_ENVIRONMENTS; prod-* emphasised
 
 
@@ -78,17 +77,9 @@ def generated(
 
 
 @pytest.fixture(scope="module")
-def run_site() -> Iterator[ForeignSite]:
-    """Where the failing deployable's run link points: a CI's page, on another origin."""
-    with ForeignSite() as site:
-        site.serve("/runs/42", "<!doctype html><title>Run 42</title><h1>Run 42 logs</h1>")
-        yield site
-
-
-@pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, run_site: ForeignSite) -> Iterator[Service]:
     """The service on dynalite with generated data (22 components x 4 environments), a
-    known failing deployable, a stuck one and one component with a long history."""
+    known failing deployable and a stuck one."""
     launcher = Launcher(tmp_path_factory.mktemp("board-service"), clean_environment())
     try:
         service = start_service(
@@ -102,22 +93,9 @@ def service(tmp_path_factory: pytest.TempPathFactory, run_site: ForeignSite) -> 
                 | {
                     "Version": FAILED_VERSION,
                     "Actor": "jdoe",
-                    "Link": run_site.url + "/runs/42",
+                    "Link": run_site.url + RUN_PATH,
                 },
                 deployment(*STUCK, "deploy-started", now_minus(7200)),
-            ]
-        )
-        environments = ("dev", "prod-eu", "prod-us")
-        states = ("deploy-started", "deploy-success", "deploy-started", "deploy-failed")
-        service.post(
-            [
-                deployment(
-                    HISTORY_COMPONENT,
-                    environments[i % 3],
-                    states[i % 4],
-                    now_minus(60 * (HISTORY_RECORDS - i)),
-                )
-                for i in range(HISTORY_RECORDS)
             ]
         )
         yield service
@@ -261,7 +239,7 @@ def test_a_failed_cell_says_since_when_the_last_good_version_and_the_way_to_the_
     with page.expect_popup() as opened:
         run.click()  # one click from the board to the run's logs
     logs = opened.value
-    expect(logs.get_by_role("heading", name="Run 42 logs")).to_be_visible()
+    expect(logs.get_by_role("heading", name=RUN_HEADING)).to_be_visible()
     assert logs.evaluate("window.opener") is None
     assert logs.evaluate("document.referrer") == ""
     logs.close()
@@ -520,7 +498,7 @@ def test_everything_works_from_the_keyboard(service: Service, page: Page) -> Non
 def test_a_narrow_window(service: Service, browser: Browser, tmp_path: Path) -> None:
     page = open_page(browser, width=390, height=844)
     try:
-        for path in ("/", f"/ui/components/{HISTORY_COMPONENT}"):
+        for path in ("/", f"/ui/components/{FAILING[0]}"):
             page.goto(service.url + path)
             # The page itself never scrolls sideways; wide tables scroll in their own box.
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from deploystatus.states import state_class
+from tests.board.conftest import RUN_HEADING, RUN_PATH
 from tests.board.test_browser import screenshot
 from tests.support.browsers import (
     ForeignSite,
@@ -35,13 +36,6 @@ UTC_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$")
 
 
 @pytest.fixture(scope="module")
-def run_site() -> Iterator[ForeignSite]:
-    with ForeignSite() as site:
-        site.serve("/runs/7", "<!doctype html><title>Run 7</title><h1>Run 7 logs</h1>")
-        yield site
-
-
-@pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, run_site: ForeignSite) -> Iterator[Service]:
     launcher = Launcher(tmp_path_factory.mktemp("component-service"), clean_environment())
     try:
@@ -59,7 +53,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, run_site: ForeignSite) -> 
                 for i in range(HISTORY_RECORDS)
             ]
         )
-        link = {"Actor": "jdoe", "Link": run_site.url + "/runs/7"}
+        link = {"Actor": "jdoe", "Link": run_site.url + RUN_PATH}
         service.post(
             [
                 deployment(APP, "prod", "deploy-started", now_minus(7300)) | {"Version": "1.0.0"},
@@ -187,7 +181,7 @@ def test_since_when_the_last_success_and_the_run(service: Service, page: Page) -
     expect(run).to_have_attribute("rel", "noopener noreferrer")
     with page.expect_popup() as opened:
         run.click()
-    expect(opened.value.get_by_role("heading", name="Run 7 logs")).to_be_visible()
+    expect(opened.value.get_by_role("heading", name=RUN_HEADING)).to_be_visible()
     assert opened.value.evaluate("window.opener") is None
     opened.value.close()
     # In progress for two hours: stuck, in words; for ten seconds: not.
