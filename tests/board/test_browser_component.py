@@ -213,6 +213,9 @@ def test_times_in_utc_or_the_browsers_zone(service: Service, browser: Browser) -
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (GMT\+5:30|IST)", local), local
         assert local[14:16] == f"{(int(utc[14:16]) + 30) % 60:02d}"
         assert page.locator("#timeline text[data-tick]").first.text_content() != tick
+        # A refresh's fresh content (rendered in UTC) is shown in the zone chosen too.
+        page.evaluate("window.deploystatusComponent.refresh()")
+        expect(first).to_have_text(local)
         assert "UTC" not in (
             page.locator("#timeline g.deployment title").first.text_content() or ""
         )
@@ -228,11 +231,13 @@ def test_times_in_utc_or_the_browsers_zone(service: Service, browser: Browser) -
 def test_the_page_refreshes_itself(service: Service, page: Page) -> None:
     page.goto(f"{service.url}/ui/components/{APP}")
     page.evaluate("window.sameDocument = true")
+    fetched = page.locator("#fetched").get_attribute("datetime")
     service.post([deployment(APP, "qa", "deploy-success", now_minus(1)) | {"Version": "2.0.0"}])
     expect(page.locator("#current tbody tr th", has_text="qa")).to_be_visible()
     expect(page.locator("#history tbody tr").first).to_contain_text("2.0.0")
     expect(page.locator("#timeline .lane-label", has_text="qa")).to_be_visible()
     assert page.evaluate("window.sameDocument") is True
+    expect(page.locator("#fetched")).not_to_have_attribute("datetime", fetched or "")
     banner = page.get_by_role("alert")
     expect(banner).to_be_hidden()
     page.route("**/ui/components/**", lambda route: route.abort("connectionrefused"))
@@ -250,5 +255,15 @@ def test_a_narrow_window(service: Service, browser: Browser) -> None:
         wrap = page.locator("#current-section .table-wrap")
         assert wrap.evaluate("(element) => element.scrollWidth > element.clientWidth")
         expect(wrap).to_have_attribute("tabindex", "0")
+        # A refresh keeps where the reader is: the timeline's scroll and the focused link.
+        timeline = page.locator("#timeline-section .timeline-wrap")
+        timeline.evaluate("(element) => { element.scrollLeft = 200; }")
+        scrolled = timeline.evaluate("(element) => element.scrollLeft")
+        assert scrolled > 0
+        run = page.get_by_role("link", name="run in prod")
+        run.focus()
+        page.evaluate("window.deploystatusComponent.refresh()")
+        expect(run).to_be_focused()
+        assert timeline.evaluate("(element) => element.scrollLeft") == scrolled
     finally:
         close_page(page)

@@ -84,12 +84,47 @@
     if (now && next) now.replaceWith(next);
   }
 
+  // Where the keyboard is, as something the fresh page has too: a control of the current
+  // state's row of one environment (by its place in that row), or an element with an id.
+  function focusedPlace() {
+    var active = document.activeElement;
+    if (!active || active === document.body) return null;
+    var row = active.closest("#current tbody tr");
+    if (!row) return active.id ? { id: active.id } : null;
+    var controls = Array.prototype.slice.call(row.querySelectorAll("a, button, [tabindex]"));
+    return { environment: row.querySelector("th").textContent, index: controls.indexOf(active) };
+  }
+
+  function refocus(place) {
+    if (!place || document.activeElement !== document.body) return;
+    var target = null;
+    if (place.id) {
+      target = document.getElementById(place.id);
+    } else {
+      document.querySelectorAll("#current tbody tr").forEach(function (row) {
+        if (row.querySelector("th").textContent === place.environment) {
+          target = row.querySelectorAll("a, button, [tabindex]")[place.index] || null;
+        }
+      });
+    }
+    if (target) target.focus({ preventScroll: true });
+  }
+
+  // The timeline's box stays (its scroll and focus with it); what it holds is swapped.
   function apply(fresh) {
+    var place = focusedPlace();
     swap(fresh, "#current tbody");
-    swap(fresh, "#timeline-section");
+    if (document.querySelector("#timeline-section .timeline-wrap")) {
+      swap(fresh, "#timeline-section .note");
+      swap(fresh, "#timeline-section .legend");
+      swap(fresh, "#timeline");
+    } else {
+      swap(fresh, "#timeline-section");
+    }
     var history = document.getElementById("history");
     if (history && history.dataset.firstPage) swap(fresh, "#history tbody");
     showTimes(document);
+    refocus(place);
   }
 
   function succeeded() {
