@@ -213,6 +213,8 @@ def test_times_in_utc_or_the_browsers_zone(service: Service, browser: Browser) -
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (GMT\+5:30|IST)", local), local
         assert local[14:16] == f"{(int(utc[14:16]) + 30) % 60:02d}"
         assert page.locator("#timeline text[data-tick]").first.text_content() != tick
+        fetched_local = re.compile(r"^\d\d:\d\d:\d\d (GMT\+5:30|IST)$")
+        expect(page.locator("#fetched")).to_have_text(fetched_local)
         # A refresh's fresh content (rendered in UTC) is shown in the zone chosen too.
         page.evaluate("window.deploystatusComponent.refresh()")
         expect(first).to_have_text(local)

@@ -45,8 +45,16 @@
     return seconds < 0 ? "in " + text : text + " ago";
   }
 
+  // When the data was fetched: its clock, in the zone chosen.
+  function showFetched() {
+    fetchedTime.setAttribute("datetime", new Date(lastFetched).toISOString());
+    fetchedTime.title = new Date(lastFetched).toISOString();
+    fetchedTime.textContent = shown(lastFetched).slice(11);
+  }
+
   // Every time on the page, the timeline's tick labels and hover texts included.
   function showTimes(root) {
+    showFetched();
     root.querySelectorAll("time[data-z]").forEach(function (time) {
       time.textContent = shown(Number(time.dataset.t));
     });
@@ -129,8 +137,7 @@
 
   function succeeded() {
     lastFetched = Date.now();
-    fetchedTime.setAttribute("datetime", new Date(lastFetched).toISOString());
-    fetchedTime.textContent = new Date(lastFetched).toISOString().slice(11, 19) + " UTC";
+    showFetched();
     banner.hidden = true;
     document.body.classList.remove("stale");
   }
