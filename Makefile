@@ -62,7 +62,7 @@ define CHECK_PYTHON
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck pytest lock clean dev-env run-api data reset bench bench-quick \
+.PHONY: help install run test lint typecheck pytest lock clean dev-env run-api data reset bench bench-board bench-quick \
 	soak reliability-report \
 	delete-dev-env compose dev_env data_generation run_api_local reset_dev_env \
 	delete_dev_env run_all_docker_compose chromium promtool screenshots FORCE
@@ -202,6 +202,9 @@ test: lint typecheck pytest ## lint, type checks and tests (installs the dev too
 screenshots: $(DEV_STAMP) chromium ## the board's screenshots in docs/, from the browser tests
 	DEPLOYSTATUS_SCREENSHOTS=docs $(BIN)/pytest -q -p no:cacheprovider tests/board/test_browser.py tests/board/test_browser_component.py \
 		-k "every_deployable or component_page or narrow"
+
+bench-board: $(DEV_STAMP) chromium ## the board in Chromium at 1,000 x 10, against the previous release (about 5 min): docs/performance/board.json
+	$(BIN)/python -m bench.board
 
 bench: $(DEV_STAMP) ## the benchmark suite (the last recorded run took 428 s, about 7 min): regenerates docs/performance.md
 	$(BIN)/python -m bench

@@ -743,9 +743,12 @@ def render(results: dict[str, Any], plot_link: str | None) -> str:
         "(smaller sizes, about 2.5 minutes; informational) writes build/bench-quick/ instead. "
         "`python -m bench "
         "--only writes,current` runs a subset; `python -m bench.report RESULTS.json PAGE.md` "
-        "regenerates a page from raw results. The regression guard that runs in `make test` is "
-        "tests/api/test_call_counts.py: it counts DynamoDB requests per endpoint instead of "
-        "timing.",
+        "regenerates a page from raw results. Two paired benches compare this release with a "
+        "previous one, built from a git worktree under build/: `python -m bench.details` (record "
+        "details, docs/performance/details.json) and `python -m bench.board` (the board in "
+        "Chromium at 1,000 x 10, docs/performance/board.json; `make bench-board`). The "
+        "regression guard that runs in `make test` is tests/api/test_call_counts.py: it counts "
+        "DynamoDB requests per endpoint instead of timing.",
         "",
     ]
     return "\n".join(out)
