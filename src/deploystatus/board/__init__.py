@@ -1,23 +1,26 @@
 """The status board: server-rendered HTML pages for people, beside the API.
 
-- ``GET /``: a matrix of components (rows) by environments (columns), each cell the
-  deployable's current state with its class (icon, colour, text) and age. Filters come
-  from the URL (``q``: part of a component's name, ``env``: the environment columns to
-  show, repeated; ``env=`` shows none; ``notgreen=1``: only components with a state that
-  is not success), so a view can be shared. ``static/board.js`` applies the same filters
-  as they are typed and refreshes the matrix from ``GET /current`` every few seconds.
-- ``GET /ui/components/{component}``: its current state per environment, a timeline of
-  its last records (inline SVG) and its history, newest first, paged with the API's cursor.
+- ``GET /``: a matrix of components (rows) by environments (columns), incident first:
+  rows problems first (``sort=name``: alphabetical), each cell the deployable's state with
+  its class, version, since when, last success, actor and run link; filters from the URL
+  (``q``, ``env``, ``notgreen=1``, ``show=FACET``, ``rows=``), so a view can be shared.
+  ``static/board.js`` refreshes it from ``GET /ui/board.json``, which sends only the rows
+  that changed since the view it shows.
+- ``GET /ui/components/{component}``: its deployables with details and facts, a timeline
+  of its last records (inline SVG, deployments as bars) and its history, newest first,
+  paged with the API's cursor; ``static/component.js`` refreshes it and switches its times
+  between UTC and local.
 - ``/ui/sign-in``, ``/ui/sign-out``: a token kept in a cookie, when authentication is on.
 
 Pages read the same `Store` the API reads, in the same process, and use the API's plumbing
 (request parsing, cursors, error statuses: ``deploystatus.web``), never its handlers. No
-front-end build step: Jinja2 templates (``templates/``), one CSS and one JS file (``static/``).
+front-end build step: Jinja2 templates (``templates/``), one CSS and two JS files (``static/``).
 
-    matrix.py    current records in, the matrix out (no HTTP)
+    matrix.py    every deployable in brief in, a page of the matrix out (no HTTP)
     component.py a component's records in, its rows and timeline out (no HTTP)
     views.py     what both share: templates, icons, ages, short versions, safe links
     pages.py     the matrix, a component's page, the static files
+    _reads.py    what the matrix reads, and keeps between views
     sign_in.py   signing in and out
     _respond.py  what the pages share: HTML answers, the error page
 """

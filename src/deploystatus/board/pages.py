@@ -8,8 +8,6 @@ import asyncio
 import json
 import logging
 import time
-from collections import OrderedDict
-from dataclasses import replace
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -18,8 +16,6 @@ from deploystatus import facts, timestamps
 from deploystatus.errors import DeployStatusError
 from deploystatus.facts import Deployable
 from deploystatus.records import HistoryRange
-from deploystatus.storage import Store
-from deploystatus.storage.store import Brief
 from deploystatus.web.options import (
     checked_component,
     checked_environment,
@@ -30,6 +26,7 @@ from deploystatus.web.options import (
 from deploystatus.web.problems import status_of
 from deploystatus.web.state import AppState, state_of
 
+from . import _reads as reads
 from . import matrix
 from ._respond import (
     STATIC_FILES,
@@ -91,9 +88,8 @@ async def board_data(request: Request) -> Response:
 async def _board_view(
     request: Request, state: AppState, now_ns: int, *, strict: bool = False
 ) -> tuple[matrix.BoardView, str | None, int]:
-    """Every deployable in brief (`_briefs`), arranged for the URL's filters, then the
-    details of the page's cells (`Store.known_of`, only those whose facts changed since the
-    last view this process built: `_DETAILED`)."""
+    """Every deployable in brief, arranged for the URL's filters, then the details of the
+    page's cells (_reads.py)."""
     filters = matrix.BoardFilters.from_params(request.query_params)
     settings = state.settings
     layout = matrix.Layout(
@@ -106,24 +102,13 @@ async def _board_view(
     deployables: list[Deployable] = []
     unavailable, status = None, 200
     try:
-        briefs = await _briefs(state)
+        briefs = await reads.briefs(state)
         deployables = [
             facts.brief(b.record, b.since, classify, now_ns=now_ns, stuck_after_ns=stuck_after)
             for b in briefs
         ]
         arrangement = matrix.arrange(deployables, filters, layout=layout)
-        wanted = arrangement.shown()
-        table = state.store.table
-        by_key = {b.record.deployable: b for b in briefs}
-        missing = [key for key in wanted if _cached(table, by_key[key]) is None]
-        if missing:
-            found = await state.store.known_of(missing)
-            for seen, brief in zip(state.views((k for k, _ in found), now_ns), found, strict=True):
-                _remember(table, brief[1], seen)
-        for key in wanted:
-            cached = _cached(table, by_key[key])
-            if cached is not None:
-                detailed[key] = _restamped(cached, now_ns, stuck_after)
+        detailed = await reads.detailed(state, briefs, arrangement.shown(), now_ns)
     except DeployStatusError as exc:
         if strict:
             raise
@@ -141,105 +126,6 @@ async def _board_view(
     )
     view.remember()
     return view, unavailable, status
-
-
-# Every deployable in brief, per table: read whole (`Store.briefly`, the current items and
-# the facts items' since) at most every BRIEFS_RESCAN_SECONDS; in between, each view reads
-# the current state (`Store.current`, shared and memoized like `/current`) and the facts of
-# only the deployables whose current record changed since (`Store.known_of`). What the
-# rescan alone catches: a late record that moves a deployable's since or last success
-# without changing its current state.
-BRIEFS_RESCAN_SECONDS = 30.0
-_BRIEFS: dict[str, tuple[float, dict[tuple[str, str], Brief]]] = {}
-
-
-_RESCANS: dict[str, asyncio.Task[list[Brief]]] = {}
-
-
-async def _briefs(state: AppState) -> list[Brief]:
-    store = state.store
-    kept = _BRIEFS.get(store.table)
-    if kept is None:
-        return await _rescan(store)
-    if time.monotonic() - kept[0] > BRIEFS_RESCAN_SECONDS and store.table not in _RESCANS:
-        # In the background: no view waits for the whole facts read but the first.
-        task = asyncio.create_task(_rescan(store))
-        _RESCANS[store.table] = task
-        task.add_done_callback(_rescanned)
-    known = kept[1]
-    records = await store.current()
-    changed = [
-        r.deployable
-        for r in records
-        if (b := known.get(r.deployable)) is None or b.record.identity != r.identity
-    ]
-    if changed:
-        table = store.table
-        found = await store.known_of(changed)
-        for seen, (_, brief) in zip(
-            state.views((k for k, _ in found), time.time_ns()), found, strict=True
-        ):
-            known[brief.record.deployable] = brief
-            _remember(table, brief, seen)
-    briefs = []
-    for record in records:
-        held = known.get(record.deployable)
-        if held is None or held.record.identity != record.identity:
-            held = Brief(record, None, None)  # changed again meanwhile: the next view knows
-        briefs.append(held)
-    if len(known) > 2 * len(records) + 1000:  # removed deployables: forget them
-        _BRIEFS[store.table] = (kept[0], {b.record.deployable: b for b in briefs})
-    return briefs
-
-
-async def _rescan(store: Store) -> list[Brief]:
-    started = time.monotonic()
-    briefs = await store.briefly()
-    _BRIEFS[store.table] = (started, {b.record.deployable: b for b in briefs})
-    return briefs
-
-
-def _rescanned(task: asyncio.Task[list[Brief]]) -> None:
-    for table, running in list(_RESCANS.items()):
-        if running is task:
-            del _RESCANS[table]
-    if not task.cancelled() and task.exception() is not None:
-        logger.warning("the board's rescan of every deployable failed: %s", task.exception())
-
-
-# The details of the board's cells, by table and deployable, with the revision of the facts
-# item they were read from: a view reads again only those whose facts changed since.
-_DETAILED: OrderedDict[tuple[str, str, str], tuple[int, Deployable]] = OrderedDict()
-_DETAILED_KEPT = 20_000
-
-
-def _cached(table: str, brief: Brief) -> Deployable | None:
-    key = (table, *brief.record.deployable)
-    entry = _DETAILED.get(key)
-    if entry is None or brief.revision is None or entry[0] != brief.revision:
-        return None
-    if entry[1].current.identity != brief.record.identity:
-        return None
-    _DETAILED.move_to_end(key)
-    return entry[1]
-
-
-def _remember(table: str, brief: Brief | None, seen: Deployable) -> None:
-    if brief is None or brief.revision is None or seen.since is None:
-        return  # no facts of this record: read again next time
-    key = (table, *brief.record.deployable)
-    _DETAILED[key] = (brief.revision, seen)
-    _DETAILED.move_to_end(key)
-    while len(_DETAILED) > _DETAILED_KEPT:
-        _DETAILED.popitem(last=False)
-
-
-def _restamped(view: Deployable, now_ns: int, stuck_after_ns: int) -> Deployable:
-    """A remembered view, stuck as of now."""
-    if view.kind != "in-progress" or view.since is None:
-        return view
-    stuck = now_ns - timestamps.from_canonical(view.since) > stuck_after_ns
-    return view if stuck == view.stuck else replace(view, stuck=stuck)
 
 
 @router.api_route("/ui/static/{name}", methods=["GET", "HEAD"], include_in_schema=False)

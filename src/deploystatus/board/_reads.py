@@ -1,0 +1,138 @@
+"""What the board reads, and keeps between views, per process: every deployable in brief,
+and the details of the cells it shows.
+
+Every deployable in brief, per table: read whole (`Store.briefly`: the current items and the
+facts items' since and revision) at most every BRIEFS_RESCAN_SECONDS, in the background but
+the first time; in between, each view reads the current state (`Store.current`, shared and
+memoized like `/current`) and the facts of only the deployables whose current record changed
+(`Store.known_of`). What the rescan alone catches: a late record that moves a deployable's
+since or last success without changing its current state.
+
+The details of the cells a view shows are kept by the revision of the facts item they were
+read from: a view reads again only those whose facts changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import replace
+
+from deploystatus import timestamps
+from deploystatus.facts import Deployable
+from deploystatus.storage import Store
+from deploystatus.storage.store import Brief
+from deploystatus.web.state import AppState
+
+logger = logging.getLogger("deploystatus")
+
+BRIEFS_RESCAN_SECONDS = 30.0
+_BRIEFS: dict[str, tuple[float, dict[tuple[str, str], Brief]]] = {}
+_RESCANS: dict[str, asyncio.Task[list[Brief]]] = {}
+_DETAILED: OrderedDict[tuple[str, str, str], tuple[int, Deployable]] = OrderedDict()
+_DETAILED_KEPT = 20_000
+
+
+async def briefs(state: AppState) -> list[Brief]:
+    """Every deployable's current record, since and facts revision."""
+    store = state.store
+    kept = _BRIEFS.get(store.table)
+    if kept is None:
+        return await _rescan(store)
+    if time.monotonic() - kept[0] > BRIEFS_RESCAN_SECONDS and store.table not in _RESCANS:
+        task = asyncio.create_task(_rescan(store))
+        _RESCANS[store.table] = task
+        task.add_done_callback(_rescanned)
+    known = kept[1]
+    records = await store.current()
+    changed = [
+        r.deployable
+        for r in records
+        if (b := known.get(r.deployable)) is None or b.record.identity != r.identity
+    ]
+    if changed:
+        found = await store.known_of(changed)
+        views = state.views((k for k, _ in found), time.time_ns())
+        for seen, (_, fresh) in zip(views, found, strict=True):
+            known[fresh.record.deployable] = fresh
+            _remember(store.table, fresh, seen)
+    held: list[Brief] = []
+    for record in records:
+        brief = known.get(record.deployable)
+        if brief is None or brief.record.identity != record.identity:
+            brief = Brief(record, None, None)  # changed again meanwhile: the next view knows
+        held.append(brief)
+    if len(known) > 2 * len(records) + 1000:  # removed deployables: forget them
+        _BRIEFS[store.table] = (kept[0], {b.record.deployable: b for b in held})
+    return held
+
+
+async def detailed(
+    state: AppState,
+    briefs: Sequence[Brief],
+    wanted: Sequence[tuple[str, str]],
+    now_ns: int,
+) -> dict[tuple[str, str], Deployable]:
+    """The ``wanted`` deployables with their details and facts, stuck as of ``now_ns``:
+    those kept at their facts' revision, and the others read (`Store.known_of`)."""
+    table = state.store.table
+    by_key = {b.record.deployable: b for b in briefs}
+    missing = [key for key in wanted if _cached(table, by_key[key]) is None]
+    if missing:
+        found = await state.store.known_of(missing)
+        for seen, (_, fresh) in zip(state.views((k for k, _ in found), now_ns), found, strict=True):
+            _remember(table, fresh, seen)
+    stuck_after = state.settings.stuck_after_seconds * 1_000_000_000
+    shown: dict[tuple[str, str], Deployable] = {}
+    for key in wanted:
+        cached = _cached(table, by_key[key])
+        if cached is not None:
+            shown[key] = _restamped(cached, now_ns, stuck_after)
+    return shown
+
+
+async def _rescan(store: Store) -> list[Brief]:
+    started = time.monotonic()
+    read = await store.briefly()
+    _BRIEFS[store.table] = (started, {b.record.deployable: b for b in read})
+    return read
+
+
+def _rescanned(task: asyncio.Task[list[Brief]]) -> None:
+    for table, running in list(_RESCANS.items()):
+        if running is task:
+            del _RESCANS[table]
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("the board's rescan of every deployable failed: %s", task.exception())
+
+
+def _cached(table: str, brief: Brief) -> Deployable | None:
+    key = (table, *brief.record.deployable)
+    entry = _DETAILED.get(key)
+    if entry is None or brief.revision is None or entry[0] != brief.revision:
+        return None
+    if entry[1].current.identity != brief.record.identity:
+        return None
+    _DETAILED.move_to_end(key)
+    return entry[1]
+
+
+def _remember(table: str, brief: Brief, seen: Deployable) -> None:
+    if brief.revision is None or seen.since is None:
+        return  # no facts of this record: read again next time
+    key = (table, *brief.record.deployable)
+    _DETAILED[key] = (brief.revision, seen)
+    _DETAILED.move_to_end(key)
+    while len(_DETAILED) > _DETAILED_KEPT:
+        _DETAILED.popitem(last=False)
+
+
+def _restamped(view: Deployable, now_ns: int, stuck_after_ns: int) -> Deployable:
+    """A kept view, stuck as of now."""
+    if view.kind != "in-progress" or view.since is None:
+        return view
+    stuck = now_ns - timestamps.from_canonical(view.since) > stuck_after_ns
+    return view if stuck == view.stuck else replace(view, stuck=stuck)
