@@ -8,6 +8,11 @@ memoized like `/current`) and the facts of only the deployables whose current re
 (`Store.known_of`). What the rescan alone catches: a late record that moves a deployable's
 since or last success without changing its current state.
 
+Views of an unchanged brief state share their arrangement (`overview`): a refresh of a
+board nobody wrote to since costs a read of the current state and the rendering of its
+page, not the arranging of every deployable again. Stuck is judged as of the start of the
+STUCK_STEP_SECONDS window a view falls in, so that views in one window agree.
+
 The details of the cells a view shows are kept by the revision of the facts item they were
 read from: a view reads again only those whose facts changed.
 """
@@ -19,29 +24,86 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
-from deploystatus import timestamps
+from deploystatus import facts, timestamps
 from deploystatus.facts import Deployable
 from deploystatus.storage import Store
 from deploystatus.storage.store import Brief
 from deploystatus.web.state import AppState
 
+from . import matrix
+
 logger = logging.getLogger("deploystatus")
 
 BRIEFS_RESCAN_SECONDS = 30.0
+STUCK_STEP_SECONDS = 5
 _BRIEFS: dict[str, tuple[float, dict[tuple[str, str], Brief]]] = {}
+_GENERATIONS: dict[str, int] = {}  # per table: changes each time its brief state does
+_HELD: dict[str, tuple[int, list[Brief]]] = {}
+_ARRANGED: OrderedDict[tuple[object, ...], Overview] = OrderedDict()
+_ARRANGED_KEPT = 64
 _RESCANS: dict[str, asyncio.Task[list[Brief]]] = {}
 _DETAILED: OrderedDict[tuple[str, str, str], tuple[int, Deployable]] = OrderedDict()
 _DETAILED_KEPT = 20_000
 
 
-async def briefs(state: AppState) -> list[Brief]:
-    """Every deployable's current record, since and facts revision."""
+@dataclass(frozen=True)
+class Overview:
+    """Every deployable in brief, and their arrangement for one view's filters."""
+
+    briefs: list[Brief]
+    arrangement: matrix.Arrangement
+    components: int
+
+
+async def overview(
+    state: AppState, filters: matrix.BoardFilters, layout: matrix.Layout, now_ns: int
+) -> Overview:
+    generation, held = await briefs(state)
+    settings = state.settings
+    step = STUCK_STEP_SECONDS * 1_000_000_000
+    as_of = now_ns - now_ns % step
+    key = (
+        state.store.table,
+        generation,
+        as_of,
+        state.store.rules,
+        settings.stuck_after_seconds,
+        filters,
+        layout,
+    )
+    found = _ARRANGED.get(key)
+    if found is not None:
+        _ARRANGED.move_to_end(key)
+        return found
+    classify = state.store.classify
+    stuck_after = settings.stuck_after_seconds * 1_000_000_000
+    deployables = [
+        facts.brief(b.record, b.since, classify, now_ns=as_of, stuck_after_ns=stuck_after)
+        for b in held
+    ]
+    found = Overview(
+        held,
+        matrix.arrange(deployables, filters, layout=layout),
+        len({b.record.component for b in held}),
+    )
+    _ARRANGED[key] = found
+    while len(_ARRANGED) > _ARRANGED_KEPT:
+        _ARRANGED.popitem(last=False)
+    return found
+
+
+async def briefs(state: AppState) -> tuple[int, list[Brief]]:
+    """Every deployable's current record, since and facts revision, and the generation of
+    that state (the same list and generation while nothing changed)."""
     store = state.store
-    kept = _BRIEFS.get(store.table)
+    table = store.table
+    kept = _BRIEFS.get(table)
     if kept is None:
-        return await _rescan(store)
+        read = await _rescan(store)
+        _HELD[table] = (_GENERATIONS[table], read)
+        return _HELD[table]
     if time.monotonic() - kept[0] > BRIEFS_RESCAN_SECONDS and store.table not in _RESCANS:
         task = asyncio.create_task(_rescan(store))
         _RESCANS[store.table] = task
@@ -53,12 +115,18 @@ async def briefs(state: AppState) -> list[Brief]:
         for r in records
         if (b := known.get(r.deployable)) is None or b.record.identity != r.identity
     ]
+    generation = _GENERATIONS.get(table, 0)
     if changed:
         found = await store.known_of(changed)
         views = state.views((k for k, _ in found), time.time_ns())
         for seen, (_, fresh) in zip(views, found, strict=True):
             known[fresh.record.deployable] = fresh
-            _remember(store.table, fresh, seen)
+            _remember(table, fresh, seen)
+        generation = _GENERATIONS[table] = generation + 1
+    else:
+        last = _HELD.get(table)
+        if last is not None and last[0] == generation and len(last[1]) == len(records):
+            return last  # nothing changed, nothing removed
     held: list[Brief] = []
     for record in records:
         brief = known.get(record.deployable)
@@ -66,8 +134,11 @@ async def briefs(state: AppState) -> list[Brief]:
             brief = Brief(record, None, None)  # changed again meanwhile: the next view knows
         held.append(brief)
     if len(known) > 2 * len(records) + 1000:  # removed deployables: forget them
-        _BRIEFS[store.table] = (kept[0], {b.record.deployable: b for b in held})
-    return held
+        _BRIEFS[table] = (kept[0], {b.record.deployable: b for b in held})
+    if not changed:
+        generation = _GENERATIONS[table] = generation + 1  # some were removed
+    _HELD[table] = (generation, held)
+    return generation, held
 
 
 async def detailed(
@@ -98,6 +169,7 @@ async def _rescan(store: Store) -> list[Brief]:
     started = time.monotonic()
     read = await store.briefly()
     _BRIEFS[store.table] = (started, {b.record.deployable: b for b in read})
+    _GENERATIONS[store.table] = _GENERATIONS.get(store.table, 0) + 1
     return read
 
 

@@ -12,7 +12,7 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from deploystatus import facts, timestamps
+from deploystatus import timestamps
 from deploystatus.errors import DeployStatusError
 from deploystatus.facts import Deployable
 from deploystatus.records import HistoryRange
@@ -96,19 +96,12 @@ async def _board_view(
         matrix.Layout.patterns(settings.board_environments),
         matrix.Layout.patterns(settings.board_emphasis),
     )
-    stuck_after = settings.stuck_after_seconds * 1_000_000_000
-    classify = state.store.classify
     detailed: dict[tuple[str, str], Deployable] = {}
-    deployables: list[Deployable] = []
     unavailable, status = None, 200
     try:
-        briefs = await reads.briefs(state)
-        deployables = [
-            facts.brief(b.record, b.since, classify, now_ns=now_ns, stuck_after_ns=stuck_after)
-            for b in briefs
-        ]
-        arrangement = matrix.arrange(deployables, filters, layout=layout)
-        detailed = await reads.detailed(state, briefs, arrangement.shown(), now_ns)
+        seen = await reads.overview(state, filters, layout, now_ns)
+        arrangement, components = seen.arrangement, seen.components
+        detailed = await reads.detailed(state, seen.briefs, arrangement.shown(), now_ns)
     except DeployStatusError as exc:
         if strict:
             raise
@@ -116,11 +109,11 @@ async def _board_view(
         logger.error("GET /: %s", exc, exc_info=exc)
         status = status_of(exc)
         unavailable = "The storage is unavailable or failing; retrying every few seconds."
-        arrangement = matrix.arrange(deployables, filters, layout=layout)
+        arrangement, components = matrix.arrange([], filters, layout=layout), 0
     view = matrix.build_board(
         arrangement,
         detailed=detailed,
-        total=len({d.current.component for d in deployables}),
+        total=components,
         renderer=state.encoder.renderer,
         now_ns=now_ns,
     )
