@@ -36,13 +36,13 @@ from . import matrix
 
 logger = logging.getLogger("deploystatus")
 
-BRIEFS_RESCAN_SECONDS = 30.0
+BRIEFS_RESCAN_SECONDS = 60.0
 STUCK_STEP_SECONDS = 5
 _BRIEFS: dict[str, tuple[float, dict[tuple[str, str], Brief]]] = {}
 _GENERATIONS: dict[str, int] = {}  # per table: changes each time its brief state does
 _HELD: dict[str, tuple[int, list[Brief]]] = {}
 _ARRANGED: OrderedDict[tuple[object, ...], Overview] = OrderedDict()
-_ARRANGED_KEPT = 64
+_ARRANGED_KEPT = 16  # sets of filters in use at once
 _RESCANS: dict[str, asyncio.Task[list[Brief]]] = {}
 _DETAILED: OrderedDict[tuple[str, str, str], tuple[int, Deployable]] = OrderedDict()
 _DETAILED_KEPT = 20_000
@@ -88,6 +88,9 @@ async def overview(
         matrix.arrange(deployables, filters, layout=layout),
         len({b.record.component for b in held}),
     )
+    # Only the latest state's arrangements are worth keeping: each holds every deployable.
+    for stale in [k for k in _ARRANGED if k[0] == key[0] and k[1:3] != key[1:3]]:
+        del _ARRANGED[stale]
     _ARRANGED[key] = found
     while len(_ARRANGED) > _ARRANGED_KEPT:
         _ARRANGED.popitem(last=False)

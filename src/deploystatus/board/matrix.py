@@ -39,7 +39,7 @@ FACET_LABELS: dict[Facet, str] = {
 }
 SHOWS = ("all", "notgreen", *FACETS)
 SORTS = ("problems", "name")
-ROWS_STEP = 25  # rows a page shows at first, and how many more "Show more" adds
+ROWS_STEP = 20  # rows a page shows at first, and how many more "Show more" adds
 MAX_ROWS = 100_000
 RECENT = 8  # changes the "Recent changes" panel lists
 _RANKS: dict[Facet, int] = {"failed": 0, "stuck": 1, "in-progress": 2, "other": 3, "success": 3}
