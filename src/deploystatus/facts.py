@@ -162,9 +162,13 @@ def brief(
     """``current`` (details or not) with only when its class began (None: not known), as an
     overview of every deployable reads it: no last success."""
     kind = classify(current.state)
-    stuck = (
-        since is not None
-        and kind == "in-progress"
+    return Deployable(current, kind, since, None, is_stuck(kind, since, now_ns, stuck_after_ns))
+
+
+def is_stuck(kind: StateClass, since: str | None, now_ns: int, stuck_after_ns: int) -> bool:
+    """In progress since longer than ``stuck_after_ns`` at ``now_ns``."""
+    return (
+        kind == "in-progress"
+        and since is not None
         and now_ns - from_canonical(since) > stuck_after_ns
     )
-    return Deployable(current, kind, since, None, stuck)

@@ -26,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from deploystatus import facts, timestamps
+from deploystatus import facts
 from deploystatus.facts import Deployable
 from deploystatus.storage import Store
 from deploystatus.storage.store import Brief
@@ -120,11 +120,8 @@ async def briefs(state: AppState) -> tuple[int, list[Brief]]:
     ]
     generation = _GENERATIONS.get(table, 0)
     if changed:
-        found = await store.known_of(changed)
-        views = state.views((k for k, _ in found), time.time_ns())
-        for seen, (_, fresh) in zip(views, found, strict=True):
+        for fresh in await _read(state, changed, time.time_ns()):
             known[fresh.record.deployable] = fresh
-            _remember(table, fresh, seen)
         generation = _GENERATIONS[table] = generation + 1
     else:
         last = _HELD.get(table)
@@ -156,9 +153,7 @@ async def detailed(
     by_key = {b.record.deployable: b for b in briefs}
     missing = [key for key in wanted if _cached(table, by_key[key]) is None]
     if missing:
-        found = await state.store.known_of(missing)
-        for seen, (_, fresh) in zip(state.views((k for k, _ in found), now_ns), found, strict=True):
-            _remember(table, fresh, seen)
+        await _read(state, missing, now_ns)
     stuck_after = state.settings.stuck_after_seconds * 1_000_000_000
     shown: dict[tuple[str, str], Deployable] = {}
     for key in wanted:
@@ -166,6 +161,18 @@ async def detailed(
         if cached is not None:
             shown[key] = _restamped(cached, now_ns, stuck_after)
     return shown
+
+
+async def _read(
+    state: AppState, deployables: Sequence[tuple[str, str]], now_ns: int
+) -> list[Brief]:
+    """``deployables`` read with their details and facts (`Store.known_of`), those kept
+    (`_remember`); the brief state of each."""
+    found = await state.store.known_of(deployables)
+    views = state.views((known for known, _ in found), now_ns)
+    for seen, (_, fresh) in zip(views, found, strict=True):
+        _remember(state.store.table, fresh, seen)
+    return [fresh for _, fresh in found]
 
 
 async def _rescan(store: Store) -> list[Brief]:
@@ -207,7 +214,5 @@ def _remember(table: str, brief: Brief, seen: Deployable) -> None:
 
 def _restamped(view: Deployable, now_ns: int, stuck_after_ns: int) -> Deployable:
     """A kept view, stuck as of now."""
-    if view.kind != "in-progress" or view.since is None:
-        return view
-    stuck = now_ns - timestamps.from_canonical(view.since) > stuck_after_ns
+    stuck = facts.is_stuck(view.kind, view.since, now_ns, stuck_after_ns)
     return view if stuck == view.stuck else replace(view, stuck=stuck)

@@ -205,8 +205,14 @@ class BoardView:
     counts: dict[Facet, int]
     recent: list[Change]
     version: str = field(init=False)
+    head_key: int = field(init=False)  # what the head and the recent changes show
+    recent_key: int = field(init=False)
 
     def __post_init__(self) -> None:
+        self.head_key = hash((tuple(self.columns), tuple(self.environments)))
+        self.recent_key = hash(
+            tuple((c.component, c.environment, c.state, c.at_ms) for c in self.recent)
+        )
         digest = hashlib.blake2b(digest_size=9)
         for part in (self.head_key, self.recent_key, *self.counts.values(), self.matched):
             digest.update(f"{part}\x00".encode())
@@ -221,14 +227,6 @@ class BoardView:
     @property
     def more(self) -> int:
         return self.matched - len(self.rows)
-
-    @property
-    def head_key(self) -> int:
-        return hash((tuple(self.columns), tuple(self.environments)))
-
-    @property
-    def recent_key(self) -> int:
-        return hash(tuple((c.component, c.environment, c.state, c.at_ms) for c in self.recent))
 
     def remember(self) -> None:
         """Keep what this view sent, so that the next refresh sends only what changed."""

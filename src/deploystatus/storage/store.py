@@ -1021,7 +1021,7 @@ class Store:
         *,
         prefix: str | None,
         partition: str = "CURRENT",
-        projection: str | None = None,
+        projection: Sequence[str] | None = None,
     ) -> list[Item]:
         """Every current item of ``shards`` (or facts item) whose ``SK`` starts with
         ``prefix``, shards read concurrently, sorted by ``SK`` (that is, by component then
@@ -1034,9 +1034,9 @@ class Store:
                 if projection is None:
                     del query["ProjectionExpression"]
                 else:  # by placeholders: some names (Rules) are reserved words
-                    names = [name.strip() for name in projection.split(",")]
-                    query["ProjectionExpression"] = ", ".join(f"#p{i}" for i in range(len(names)))
-                    query["ExpressionAttributeNames"] = {f"#p{i}": n for i, n in enumerate(names)}
+                    names = {f"#p{i}": name for i, name in enumerate(projection)}
+                    query["ProjectionExpression"] = ", ".join(names)
+                    query["ExpressionAttributeNames"] = names
             return [item async for page in self._pages(query) for item in page]
 
         per_shard = await _all(shard_items(shard) for shard in shards)
@@ -1086,7 +1086,7 @@ class Store:
                     shards,
                     prefix=None,
                     partition="FACTS",
-                    projection="SK, Latest, Since, Rules, Rev",
+                    projection=("SK", "Latest", "Since", "Rules", "Rev"),
                 ),
             ]
         )
