@@ -274,3 +274,66 @@ def test_random_interleavings_of_writes_and_reads_match_the_model(
             "equal to the model"
         ),
     )
+
+
+RACES = 120
+
+
+def test_a_record_inside_the_streak_races_a_breaker_and_is_still_counted(
+    dynalite: LocalEngine,
+) -> None:
+    """One writer breaks a deployable's streak (its facts are read back from history) while
+    another adds a record inside it, for many deployables at once: each ends with the
+    ``Since`` that a reading of its whole history gives. A record whose writer found the
+    facts needed no change must still be seen by a concurrent reading of the streak."""
+
+    def at(second: int) -> str:
+        return f"2024-07-30T14:00:{second:02d}Z"
+
+    with fresh_table(dynalite.url) as table, LiveServer(table) as served:
+        names = [f"race-{n:03d}" for n in range(RACES)]
+        with served.client() as client:
+            # failed 0, success 10, success 30: the streak began at 10.
+            base = [
+                deployment(name, "prod", state, at(second))
+                for name in names
+                for state, second in (("deploy-failed", 0), ("deploy-success", 10))
+            ]
+            post_until_ok(client, base, stats=WriteStats(), deadline=time.monotonic() + 30)
+            latest = [deployment(name, "prod", "deploy-success", at(30)) for name in names]
+            post_until_ok(client, latest, stats=WriteStats(), deadline=time.monotonic() + 30)
+
+        start = threading.Barrier(2 * RACES)
+        failures: list[BaseException] = []
+
+        def post_one(record: Rec) -> None:
+            try:
+                with served.client() as client:
+                    start.wait(30)
+                    post_until_ok(
+                        client, [record], stats=WriteStats(), deadline=time.monotonic() + 60
+                    )
+            except BaseException as exc:  # reported by the main thread
+                failures.append(exc)
+
+        threads = [
+            threading.Thread(target=post_one, args=(record,))
+            for name in names
+            for record in (
+                deployment(name, "prod", "deploy-started", at(12)),  # breaks the streak
+                deployment(name, "prod", "deploy-success", at(13)),  # inside the old streak
+            )
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(90)
+        assert not failures, failures
+
+        with served.client() as client:
+            since = {
+                entry["Component"]: entry["Since"]
+                for entry in client.get("/current?details=true").json()["Records"]
+            }
+        wrong = {name: since[name] for name in names if since[name] != at(13)}
+        assert not wrong, f"{len(wrong)} of {RACES} deployables lost the record at 13: {wrong}"

@@ -635,7 +635,8 @@ class Store:
         concurrent writers never lose each other's records. Facts that are missing, of other
         rules, or asked to be (``derive``) are read back from history instead, which holds
         ``records`` already; but those of a deployable ``unseen`` before (it had no current
-        state when read) are ``records``' alone, at first."""
+        state when read) are ``records``' alone, at first. The item is written even when
+        ``records`` change nothing in it."""
         for round_number in range(SETTLE_ROUNDS):
             if round_number:
                 await asyncio.sleep(random.uniform(0, min(0.01 * 2**round_number, _MAX_BACKOFF)))
@@ -656,8 +657,11 @@ class Store:
                 computed = facts
                 for record in records:
                     computed = await self._add(computed, record)
-            if stored is not None and stored.facts == computed:
-                return  # nothing new: a retried or repeated batch, or a record out of reach
+            if not records and stored is not None and stored.facts == computed:
+                return  # derived again, the same: nothing to tell other writers
+            # Written even when nothing changed: the new revision makes a concurrent writer
+            # that read the streak back before these records were in history fail its
+            # condition and read it again (tests/reliability/test_concurrency.py).
             try:
                 await self._call("PutItem", facts_put(self.table, computed, stored))
                 return
