@@ -13,9 +13,10 @@ from fastapi import FastAPI
 
 from . import __version__, board
 from .config import Settings
+from .feed.tail import Tail
 from .storage import CallObserver, Store, open_client
 from .timestamps import Renderer, load_zone
-from .web import api, problems
+from .web import api, events, problems
 from .web.auth import BearerAuth
 from .web.cursors import CursorCodec
 from .web.encoding import RecordsEncoder
@@ -45,7 +46,15 @@ def create_app(settings: Settings, *, dynamodb_observers: Sequence[CallObserver]
         async with open_client(settings, observers) as client:
             store = Store.from_settings(client, settings)
             readiness = Readiness(store)
-            yield {"app": AppState(settings, store, encoder, cursors, metrics, readiness)}
+            tail = Tail(
+                store,
+                poll_seconds=settings.events_poll_seconds,
+                hold_seconds=settings.events_hold_seconds,
+            )
+            try:
+                yield {"app": AppState(settings, store, encoder, cursors, metrics, readiness, tail)}
+            finally:
+                await tail.close()  # open streams end; their clients resume elsewhere
 
     # No trailing-slash redirects: an unknown path is a 404, as documented.
     app = ServiceApp(
@@ -57,6 +66,7 @@ def create_app(settings: Settings, *, dynamodb_observers: Sequence[CallObserver]
         redoc_url=None,
     )
     app.include_router(api.router)
+    app.include_router(events.router)  # the change feed: /events, /events/log
     serve_unique_operation_ids(app)  # GET + HEAD routes: one operation id per method
     app.include_router(board.router)  # the status board: /, /ui/...
     # Prometheus text format; its own scope when authentication is on (auth.py).

@@ -129,6 +129,18 @@ class Settings(BaseSettings):
     # History items expire this many days after their record's time (a DynamoDB TTL on the
     # Expires attribute; reads leave expired items out at once). None: kept for ever.
     history_retention_days: int | None = Field(default=None, gt=0, le=36_500)
+    # The change feed (docs/design.md, "The change feed"): each transition's event is kept
+    # this many days (a TTL on Expires; reads skip expired events at once).
+    events: bool = True
+    event_retention_days: int = Field(default=7, gt=0, le=365)
+    # How often a process reads the log for its stream clients and webhooks, how long an
+    # event must be old before it is sent (so that events go out in position order), and
+    # how often an idle stream gets a heartbeat comment.
+    events_poll_seconds: float = Field(default=0.25, gt=0, le=60)
+    events_hold_seconds: float = Field(default=0.5, ge=0, le=60)
+    events_heartbeat_seconds: float = Field(default=15.0, gt=0, le=3600)
+    # Stream clients one process serves at most (each holds a connection); beyond, 503.
+    events_max_streams: int = Field(default=2000, gt=0)
     # /docs, the Swagger UI page: its script and stylesheet come from a third-party CDN, on the
     # board's origin, so it is off unless asked for (/openapi.json is always served).
     api_docs: bool = False

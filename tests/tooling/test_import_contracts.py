@@ -57,6 +57,11 @@ def test_the_tree_keeps_every_contract(tmp_path: Path) -> None:
             "Storage serves no HTTP, board or command",
         ),
         (
+            "feed/tail.py",
+            "from deploystatus.web import problems",
+            "The feed serves no HTTP, board or command",
+        ),
+        (
             "web/api.py",
             "from deploystatus.board import views",
             "The API imports no board and no command",

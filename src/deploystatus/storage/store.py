@@ -11,6 +11,8 @@ One table, string keys ``PK`` and ``SK`` (see docs/design.md for the reasoning):
     facts     PK = "FACTS#" + shard (0-3)       SK = component "#" environment
                                                 Latest, D: the current record's
                                                 Since, Break, Success, Rules, Rev
+                                                Tr: how it became current (_feed.py)
+    event     PK = "EVENTS#" hour "#" shard     SK = position (_feed.py)
 
 ``timestamp`` is the canonical UTC form (fixed width), so sort-key order is time order and
 ``Latest`` compares as (timestamp, state) by code point on every engine (``ordered``:
@@ -36,7 +38,7 @@ import json
 import random
 import time
 import zlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Self, TypeVar
 
@@ -50,11 +52,14 @@ from deploystatus.errors import (
     StorageError,
     StorageUnavailable,
 )
+from deploystatus.events import Event, position
 from deploystatus.facts import Facts
 from deploystatus.memo import Memo
 from deploystatus.records import DETAIL_NAMES, Details, HistoryRange, Position, Record, Removal
 from deploystatus.states import DEFAULT_RULES, Classifier, Rules
 
+from . import _feed
+from ._feed import Transition
 from ._keys import ordered, unordered
 from ._shared_read import SharedRead
 from ._slots import CallSlots
@@ -182,7 +187,7 @@ def _current_item(record: Record) -> Item:
     return {**_current_key(record.component, record.environment), "Latest": _latest(record)}
 
 
-def _facts_item(facts: Facts, revision: int) -> Item:
+def _facts_item(facts: Facts, revision: int, transition: Transition | None) -> Item:
     current = facts.current
     item = {
         **_facts_key(current.component, current.environment),
@@ -197,15 +202,32 @@ def _facts_item(facts: Facts, revision: int) -> Item:
         item["Break"] = {"S": _identity_text(facts.breaker)}
     if facts.last_success is not None:
         item["Success"] = {"S": _success_text(facts.last_success)}
+    if transition is not None:
+        previous = transition.previous
+        details = None if previous is None or previous.details is None else previous.details
+        item["Tr"] = {
+            "S": _feed.transition_text(
+                transition, None if details is None else _details_text(details)
+            )
+        }
     return item
 
 
 @dataclass(frozen=True)
 class StoredFacts:
-    """A facts item as read: the facts, and the revision its next write conditions on."""
+    """A facts item as read: the facts, the revision its next write conditions on, and
+    how its current record became current (None: not known, in items written before)."""
 
     facts: Facts
     revision: int
+    transition: Transition | None = None
+
+    @property
+    def event(self) -> Event | None:
+        """The event of the current record's transition."""
+        if self.transition is None:
+            return None
+        return Event(self.transition.accepted_ns, self.facts.current, self.transition.previous)
 
 
 # A facts item's attributes, in the order `_facts_from` takes them.
@@ -232,7 +254,19 @@ def _facts_from(text: FactsText) -> Facts:
 
 
 def _facts_of(item: Item) -> StoredFacts:
-    return StoredFacts(_facts_from(_facts_text(item)), int(item["Rev"]["N"]))
+    facts = _facts_from(_facts_text(item))
+    transition = None
+    if "Tr" in item:
+        current = facts.current
+        transition = _feed.transition_of(
+            current.component, current.environment, item["Tr"]["S"], _details_of
+        )
+    return StoredFacts(facts, int(item["Rev"]["N"]), transition)
+
+
+def _position_of(item: Item) -> str:
+    text: str = item["SK"]["S"]
+    return text
 
 
 def _latest_record(component: str, environment: str, latest: str) -> Record:
@@ -326,11 +360,13 @@ def facts_reads(table: str, deployables: Sequence[tuple[str, str]]) -> list[Item
     ]
 
 
-def facts_put(table: str, facts: Facts, stored: StoredFacts | None) -> Item:
+def facts_put(
+    table: str, facts: Facts, stored: StoredFacts | None, transition: Transition | None = None
+) -> Item:
     """The ``PutItem`` of a deployable's facts, on condition that its item is still
     ``stored`` as read (None: that there is none)."""
     revision = 1 if stored is None else stored.revision + 1
-    put: Item = {"TableName": table, "Item": _facts_item(facts, revision)}
+    put: Item = {"TableName": table, "Item": _facts_item(facts, revision, transition)}
     if stored is None:
         put["ConditionExpression"] = "attribute_not_exists(PK)"
     else:
@@ -494,6 +530,8 @@ class Store:
         retry_seconds: float = 5.0,
         rules: Rules = DEFAULT_RULES,
         retention_days: int | None = None,
+        events: bool = True,
+        event_retention_days: int = 7,
     ) -> None:
         self._client = client
         self.table = table
@@ -509,6 +547,8 @@ class Store:
         self.classify = Classifier(rules)
         self.rules = derived.rules_fingerprint(rules)
         self.retention_days = retention_days
+        self.events = events  # the change feed: write each transition's event
+        self.event_retention_days = event_retention_days
 
     @classmethod
     def from_settings(cls, client: Client, settings: Settings) -> Self:
@@ -519,6 +559,8 @@ class Store:
             retry_seconds=settings.dynamodb_retry_seconds,
             rules=settings.state_rules,
             retention_days=settings.history_retention_days,
+            events=settings.events,
+            event_retention_days=settings.event_retention_days,
         )
 
     async def _call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -534,13 +576,15 @@ class Store:
 
     # Writes
 
-    async def put(self, records: Sequence[Record]) -> None:
-        """Store a batch; returns only once DynamoDB holds all of it.
+    async def put(self, records: Sequence[Record]) -> int:
+        """Store a batch; returns only once DynamoDB holds all of it (its events in the
+        change feed's log too), with the number of transitions it made.
 
         History first, then current state and facts, so a reader never sees a current state
         that history lacks; the facts items are read meanwhile. Every step is idempotent,
         so a caller may retry a failed batch whole.
         """
+        started = time.time_ns()
         plan = write_plan(self.table, records, retention_days=self.retention_days)
         reading = asyncio.ensure_future(self._read_known(list(plan.deployables)))
         try:
@@ -548,16 +592,43 @@ class Store:
             current, facts = await reading
         finally:
             reading.cancel()
-        calls: list[Coroutine[Any, Any, None]] = []
+        calls: list[Coroutine[Any, Any, list[Event]]] = []
         for (component, environment), group in plan.deployables.items():
             latest, stored = current.get((component, environment)), group[-1]
             if latest is None or derived.key(stored) > derived.key(latest):
                 calls.append(self._put_current(_current_put(self.table, stored)))
             found = facts.get((component, environment))
             calls.append(
-                self.settle_facts(component, environment, group, found, unseen=latest is None)
+                self.settle_facts(
+                    component, environment, group, found, unseen=latest is None, known=latest
+                )
             )
-        await _all(calls)
+        settled = await _all(calls)
+        events = [event for written in settled for event in written]
+        if self.events and events:
+            # After the facts that name them: a retry, or the deployable's next transition,
+            # writes them again (docs/design.md, "The change feed").
+            await _all(self._batch_write(batch) for batch in self._event_batches(events))
+        return sum(1 for written in settled if written and written[0].accepted_ns >= started)
+
+    def _event_batches(self, events: Sequence[Event]) -> list[Item]:
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": _feed.event_item(
+                        event,
+                        shard=current_shard(event.record.component),
+                        retention_days=self.event_retention_days,
+                        details_text=_details_text,
+                    )
+                }
+            }
+            for event in {event.position: event for event in events}.values()
+        ]
+        return [
+            {"RequestItems": {self.table: requests[start : start + BATCH_SIZE]}}
+            for start in range(0, len(requests), BATCH_SIZE)
+        ]
 
     async def _batch_write(self, batch: Item) -> None:
         deadline = time.monotonic() + self._retry_seconds
@@ -575,9 +646,10 @@ class Store:
             backoff = min(backoff * 2, _MAX_BACKOFF)
             batch = {"RequestItems": {self.table: requests}}
 
-    async def _put_current(self, put: Item) -> None:
+    async def _put_current(self, put: Item) -> list[Event]:
         with contextlib.suppress(ConditionalCheckFailed):  # a later state is stored: it stays
             await self._call("PutItem", put)
+        return []
 
     async def _read_known(
         self, deployables: list[tuple[str, str]]
@@ -628,7 +700,8 @@ class Store:
         *,
         derive: bool = False,
         unseen: bool = False,
-    ) -> None:
+        known: Record | None = None,
+    ) -> list[Event]:
         """Count ``records`` (in precedence order, all in history) in the deployable's facts,
         read as ``stored``. Each round computes the new facts from the item read and writes
         them on condition that it is unchanged (its ``Rev``), else reads it again: so
@@ -636,7 +709,12 @@ class Store:
         rules, or asked to be (``derive``) are read back from history instead, which holds
         ``records`` already; but those of a deployable ``unseen`` before (it had no current
         state when read) are ``records``' alone, at first. The item is written even when
-        ``records`` change nothing in it."""
+        ``records`` change nothing in it.
+
+        Returns the events the change feed must hold once the item is written: that of the
+        transition it records, and that of the one it replaced (written again, in case its
+        writer stopped before writing it). ``known`` is the current record read, the
+        previous one of a transition where there are no facts to tell."""
         for round_number in range(SETTLE_ROUNDS):
             if round_number:
                 await asyncio.sleep(random.uniform(0, min(0.01 * 2**round_number, _MAX_BACKOFF)))
@@ -651,26 +729,51 @@ class Store:
                 computed = await self._derive(component, environment)
                 if computed is None:
                     if stored is None or await self._delete_facts(stored):
-                        return
+                        return []
                     continue
             else:
                 computed = facts
                 for record in records:
                     computed = await self._add(computed, record)
             if not records and stored is not None and stored.facts == computed:
-                return  # derived again, the same: nothing to tell other writers
+                return []  # derived again, the same: nothing to tell other writers
+            transition = self._transition(stored, known, computed)
             # Written even when nothing changed: the new revision makes a concurrent writer
             # that read the streak back before these records were in history fail its
             # condition and read it again (tests/reliability/test_concurrency.py).
             try:
-                await self._call("PutItem", facts_put(self.table, computed, stored))
-                return
+                await self._call("PutItem", facts_put(self.table, computed, stored, transition))
             except ConditionalCheckFailed:
                 continue
+            events = []
+            if transition is not None:
+                events.append(Event(transition.accepted_ns, computed.current, transition.previous))
+            replaced = None if stored is None else stored.event
+            if replaced is not None and (not events or replaced.id != events[0].id):
+                events.append(replaced)
+            return events
         raise StorageUnavailable(
             f"the facts of {component} {environment} kept changing during "
             f"{SETTLE_ROUNDS} rounds of writing them"
         )
+
+    def _transition(
+        self, stored: StoredFacts | None, known: Record | None, computed: Facts
+    ) -> Transition | None:
+        """How ``computed``'s current record became current: a new transition when it is
+        later than the one it replaces, else the stored one when it is the same record.
+        Acceptance times only grow along a deployable's transitions, so its events are in
+        record order in the log too."""
+        current = computed.current
+        replaced = known if stored is None else stored.facts.current
+        if replaced is None or derived.key(current) > derived.key(replaced):
+            floor = 0
+            if stored is not None and stored.transition is not None:
+                floor = stored.transition.accepted_ns + 1
+            return Transition(max(time.time_ns(), floor), replaced)
+        if stored is not None and derived.key(replaced) == derived.key(current):
+            return stored.transition
+        return None  # an earlier record is current again (a removal): no event
 
     async def _add(self, facts: Facts, record: Record) -> Facts:
         added = derived.add(facts, record, self.classify)
@@ -924,7 +1027,7 @@ class Store:
     # Reads: a component's history (all of it, or a page), the current states (all, by
     # component prefix, of one component), with or without facts
 
-    async def _pages(self, query: dict[str, Any]) -> AsyncIterator[list[Item]]:
+    async def _pages(self, query: dict[str, Any]) -> AsyncGenerator[list[Item]]:
         """Every page of a Query, the next one fetched while the caller uses this one."""
         pending: asyncio.Task[dict[str, Any]] | None = asyncio.ensure_future(
             self._call("Query", query)
@@ -1004,6 +1107,56 @@ class Store:
                 if records and collapsed.last[-1] == key and collapsed.before[-1] is not None:
                     return records[:-1], collapsed.before[-1]
                 return records, key
+
+    async def read_events(
+        self, after: tuple[int, str] | None, *, until_ns: int, limit: int
+    ) -> list[Event]:
+        """At most ``limit`` events of the log in position order: after the position
+        ``after`` (None: from the oldest kept) and accepted at ``until_ns`` at the latest.
+        Reads hour buckets from the first wanted on, each's shards concurrently, and stops
+        at the first that fills the page; expired events are skipped."""
+        now = time.time_ns()
+        oldest = now - self.event_retention_days * _SECONDS_PER_DAY * 1_000_000_000
+        start_ns = oldest if after is None else max(after[0], oldest)
+        lower = position(start_ns, "") if after is None or after[0] < oldest else position(*after)
+        upper = position(until_ns, "f" * 32)
+        found: list[Event] = []
+        hour_ns = start_ns - start_ns % _feed.HOUR_NS
+        while hour_ns <= until_ns and len(found) < limit:
+            hour = _feed.hour_of(hour_ns)
+            shards = await _all(
+                self._event_items(_feed.partition(hour, shard), lower, upper, limit)
+                for shard in range(CURRENT_SHARDS)
+            )
+            items = sorted((item for items in shards for item in items), key=_position_of)
+            now_seconds = now // 1_000_000_000
+            found.extend(
+                _feed.event_of(item, _details_of)
+                for item in items
+                if not _feed.expired(item, now_seconds)
+            )
+            hour_ns += _feed.HOUR_NS
+        return found[:limit]
+
+    async def _event_items(self, pk: str, lower: str, upper: str, limit: int) -> list[Item]:
+        query = {
+            "TableName": self.table,
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :lower AND :upper",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": pk},
+                ":lower": {"S": lower},
+                ":upper": {"S": upper},
+            },
+            "Limit": limit + 1,
+            "ConsistentRead": True,
+        }
+        items: list[Item] = []
+        async with contextlib.aclosing(self._pages(query)) as pages:
+            async for page in pages:
+                items.extend(item for item in page if item["SK"]["S"] != lower)
+                if len(items) >= limit:
+                    break
+        return items[:limit]
 
     async def current(self) -> Sequence[Record]:
         """The latest record of every deployable, by component then environment. Concurrent

@@ -132,6 +132,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         transport.write_eof()
         self.loop.call_later(_Busy.LINGER_SECONDS, transport.close)
 
+    def shutdown(self) -> None:
+        # Event streams never finish by themselves: ended now (each cleanly, its client
+        # reconnecting elsewhere), they do not hold the graceful shutdown to its limit.
+        state = self.app_state.get("app")
+        tail = getattr(state, "tail", None)
+        if tail is not None:
+            tail.stop()
+        super().shutdown()
+
     def connection_lost(self, exc: Exception | None) -> None:
         if self._lingering:
             self._lingering = False

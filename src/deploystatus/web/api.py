@@ -48,8 +48,9 @@ async def post_records(request: Request) -> Response:
         body, max_records=settings.max_records, max_skew_seconds=settings.max_clock_skew_seconds
     )
     if records:
-        await state.store.put(records)
+        transitions = await state.store.put(records)
         state.metrics.records_written += len(records)  # counted once DynamoDB holds them
+        state.metrics.events_recorded += transitions
     return PlainTextResponse("Ok")
 
 

@@ -68,6 +68,9 @@ class Metrics:
         self.in_progress = 0
         self.records_written = 0
         self.records_rejected = 0
+        self.events_recorded = 0  # transitions whose event a write put in the log first
+        self.streams_open = 0
+        self.stream_events_sent = 0
         self._requests: dict[tuple[str, str, int], int] = {}
         self._request_latency: dict[tuple[str, str], _Latencies] = {}
         self._calls: dict[tuple[str, str], int] = {}
@@ -172,6 +175,21 @@ class Metrics:
             "deploystatus_records_rejected",
             "Invalid records refused by POST /records (400 invalid_records)",
             value=self.records_rejected,
+        )
+        yield CounterMetricFamily(
+            "deploystatus_events_recorded",
+            "Transitions whose event POST /records wrote to the change feed's log",
+            value=self.events_recorded,
+        )
+        yield GaugeMetricFamily(
+            "deploystatus_event_streams_open",
+            "GET /events streams this process serves",
+            value=self.streams_open,
+        )
+        yield CounterMetricFamily(
+            "deploystatus_event_stream_messages",
+            "Events sent to GET /events streams (one per stream)",
+            value=self.stream_events_sent,
         )
 
     @staticmethod

@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from deploystatus import facts
 from deploystatus.config import Settings
+from deploystatus.feed.tail import Tail
 from deploystatus.storage import Store
 from deploystatus.storage.store import Known
 
@@ -27,6 +28,7 @@ class AppState:
     cursors: CursorCodec
     metrics: Metrics
     readiness: Readiness
+    tail: Tail  # the change feed's reader, shared by this process's streams
 
     def views(self, currents: Iterable[Known], now_ns: int | None = None) -> list[facts.Deployable]:
         """Deployables as the reads with details show them: class, since, stuck (at
