@@ -13,10 +13,12 @@ from fastapi import FastAPI
 
 from . import __version__, board
 from .config import Settings
+from .feed import TargetPolicy
+from .feed.dispatch import Dispatcher
 from .feed.tail import Tail
 from .storage import CallObserver, Store, open_client
 from .timestamps import Renderer, load_zone
-from .web import api, events, problems
+from .web import api, events, problems, webhooks
 from .web.auth import BearerAuth
 from .web.cursors import CursorCodec
 from .web.encoding import RecordsEncoder
@@ -51,10 +53,28 @@ def create_app(settings: Settings, *, dynamodb_observers: Sequence[CallObserver]
                 poll_seconds=settings.events_poll_seconds,
                 hold_seconds=settings.events_hold_seconds,
             )
+            dispatcher = Dispatcher(
+                store,
+                policy=TargetPolicy.parse(settings.webhook_allow_private),
+                timeout_seconds=settings.webhook_timeout_seconds,
+                retry_hours=settings.webhook_retry_hours,
+                backoff_max_seconds=settings.webhook_backoff_max_seconds,
+                lease_seconds=settings.webhook_lease_seconds,
+                window=settings.webhook_window,
+                hold_seconds=settings.events_hold_seconds,
+                poll_seconds=settings.events_poll_seconds,
+            )
+            if settings.webhooks:
+                dispatcher.start()
+            metrics.deliveries = dispatcher.stats
+            state = AppState(
+                settings, store, encoder, cursors, metrics, readiness, tail, dispatcher
+            )
             try:
-                yield {"app": AppState(settings, store, encoder, cursors, metrics, readiness, tail)}
+                yield {"app": state}
             finally:
                 await tail.close()  # open streams end; their clients resume elsewhere
+                await dispatcher.close()  # a window in flight is sent again by another
 
     # No trailing-slash redirects: an unknown path is a 404, as documented.
     app = ServiceApp(
@@ -67,6 +87,7 @@ def create_app(settings: Settings, *, dynamodb_observers: Sequence[CallObserver]
     )
     app.include_router(api.router)
     app.include_router(events.router)  # the change feed: /events, /events/log
+    app.include_router(webhooks.router)  # /admin/webhooks
     serve_unique_operation_ids(app)  # GET + HEAD routes: one operation id per method
     app.include_router(board.router)  # the status board: /, /ui/...
     # Prometheus text format; its own scope when authentication is on (auth.py).

@@ -141,6 +141,19 @@ class Settings(BaseSettings):
     events_heartbeat_seconds: float = Field(default=15.0, gt=0, le=3600)
     # Stream clients one process serves at most (each holds a connection); beyond, 503.
     events_max_streams: int = Field(default=2000, gt=0)
+    # Webhooks (docs/design.md, "Webhooks"): whether this process delivers them; the
+    # networks a target may be in besides public addresses (comma-separated CIDRs; none by
+    # default: loopback, link-local, private and multicast targets are refused); one
+    # attempt's time limit; how long a failing delivery is retried before the subscription
+    # is paused; the longest wait between two attempts; a process's hold on a
+    # subscription it delivers; deliveries of one subscription in flight at once.
+    webhooks: bool = True
+    webhook_allow_private: str | None = None
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webhook_retry_hours: float = Field(default=8.0, gt=0, le=24 * 7)
+    webhook_backoff_max_seconds: float = Field(default=600.0, gt=0, le=86_400)
+    webhook_lease_seconds: float = Field(default=15.0, ge=1, le=3600)
+    webhook_window: int = Field(default=32, ge=1, le=256)
     # /docs, the Swagger UI page: its script and stylesheet come from a third-party CDN, on the
     # board's origin, so it is off unless asked for (/openapi.json is always served).
     api_docs: bool = False
@@ -193,6 +206,20 @@ class Settings(BaseSettings):
                 "(e.g. the output of `openssl rand -base64 32`)"
             )
         return value
+
+    @field_validator("webhook_allow_private")
+    @classmethod
+    def _check_webhook_allow_private(cls, value: str | None) -> str | None:
+        for entry in (value or "").split(","):
+            if entry.strip():
+                try:
+                    ipaddress.ip_network(entry.strip())
+                except ValueError as exc:
+                    raise ValueError(
+                        f"DEPLOYSTATUS_WEBHOOK_ALLOW_PRIVATE: {entry.strip()!r} is not an IP "
+                        "address or network (e.g. 10.0.0.0/8,127.0.0.1)"
+                    ) from exc
+        return value or None
 
     @field_validator("state_classes")
     @classmethod

@@ -7,6 +7,7 @@
     │                            token can be presented while authentication is off)
     ├── RecordNotFound           no such record to remove: nothing was changed
     ├── DeployableNotFound       no record of that component in that environment
+    ├── WebhookNotFound          no webhook subscription of that id
     ├── RequestTooLarge          body or record count over the configured limit
     ├── RequestTimeout           the body did not arrive within the configured time
     └── StorageError             DynamoDB failed in a way that retrying will not fix
@@ -57,6 +58,10 @@ class Forbidden(DeployStatusError):
 
 class RecordNotFound(DeployStatusError):
     code = "record_not_found"
+
+
+class WebhookNotFound(DeployStatusError):
+    code = "webhook_not_found"
 
 
 class DeployableNotFound(DeployStatusError):

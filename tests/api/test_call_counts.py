@@ -52,7 +52,9 @@ class CallCounter:
 @pytest.fixture
 def counted(settings: Settings) -> Iterator[tuple[TestClient, CallCounter]]:
     counter = CallCounter()
-    with TestClient(create_app(settings, dynamodb_observers=[counter])) as client:
+    # No webhook dispatcher: its reads of subscriptions are not the requests' calls.
+    quiet = settings.model_copy(update={"webhooks": False})
+    with TestClient(create_app(quiet, dynamodb_observers=[counter])) as client:
         counter.take()
         yield client, counter
 

@@ -324,9 +324,8 @@ def test_filters_order_and_counts_apply_at_once_and_stay_in_the_url(
 def test_a_new_record_appears_without_reloading(service: Service, page: Page) -> None:
     page.goto(service.url + "/?q=api")
     page.evaluate("window.sameDocument = true")
-    fetched = page.locator("#fetched").get_attribute("datetime")
-    # The page refreshes itself: the time of the last fetch moves on.
-    expect(page.locator("#fetched")).not_to_have_attribute("datetime", fetched or "")
+    # The page follows the change feed's stream (polling without it: the next test).
+    expect(page.locator("body")).to_have_attribute("data-live", "stream")
     assert "payments-api" in visible_components(page)
     failing = counts(page)["failed"]
     expect(page).to_have_title(f"({failing} failing) Deployment status · deploystatus")
@@ -366,18 +365,49 @@ def test_a_new_record_appears_without_reloading(service: Service, page: Page) ->
     expect(page).to_have_url(f"{service.url}/ui/components/payments-api?environment=prod-us")
 
 
+def test_the_board_follows_the_change_feed_and_polls_without_it(
+    browser: Browser, launcher: Launcher
+) -> None:
+    """With the stream open, a write shows within seconds although polling is slowed to a
+    minute; with the change feed off, the board polls every few seconds as before."""
+    for events, polls in (("true", "60"), ("false", "1")):
+        service = start_service(
+            launcher,
+            DEPLOYSTATUS_EVENTS=events,
+            DEPLOYSTATUS_BOARD_REFRESH_SECONDS=polls,
+            DEPLOYSTATUS_EVENTS_HOLD_SECONDS="0.2",
+        )
+        service.post([deployment("live-api", "prod", "deploy-success", now_minus(60))])
+        page = open_page(browser)
+        try:
+            page.goto(service.url + "/")
+            if events == "true":
+                expect(page.locator("body")).to_have_attribute("data-live", "stream")
+            else:
+                expect(page.locator("body")).not_to_have_attribute("data-live", "stream")
+            service.post([deployment("live-api", "prod", "deploy-failed", now_minus(1))])
+            expect(cell(page, "live-api", "prod")).to_contain_text("deploy-failed", timeout=5000)
+        finally:
+            close_page(page)
+            service.cli.stop(signal.SIGTERM)
+
+
 def test_a_banner_while_the_api_cannot_be_reached(service: Service, page: Page) -> None:
     page.goto(service.url + "/")
     banner = page.get_by_role("alert")
     expect(banner).to_be_hidden()
     before = matrix(page)
+    # While the stream is open the board fetches on each event (and once a minute): one
+    # asked for here stands for them.
     page.route("**/ui/board.json*", lambda route: route.abort("connectionrefused"))
+    page.evaluate("window.deploystatusBoard.refresh()")
     expect(banner).to_be_visible()
     expect(banner).to_contain_text("Cannot reach the API")
     expect(banner).to_contain_text("Showing the data fetched at")
     expect(page.locator("body")).to_have_class(re.compile("stale"))
     assert without_ages(matrix(page)) == without_ages(before)  # the last data stays
     page.unroute("**/ui/board.json*")
+    page.evaluate("window.deploystatusBoard.refresh()")
     expect(banner).to_be_hidden()
     expect(page.locator("body")).not_to_have_class(re.compile("stale"))
     page.route(
@@ -388,8 +418,10 @@ def test_a_banner_while_the_api_cannot_be_reached(service: Service, page: Page) 
             body='{"error":"storage_unavailable","message":"DynamoDB is unavailable"}',
         ),
     )
+    page.evaluate("window.deploystatusBoard.refresh()")
     expect(banner).to_contain_text("answered 503 (DynamoDB is unavailable)")
     page.unroute("**/ui/board.json*")
+    page.evaluate("window.deploystatusBoard.refresh()")
     expect(banner).to_be_hidden()
 
 

@@ -18,7 +18,13 @@ COMMANDS = [
 GROUPS = {
     "Run the service": ["serve", "dev", "local-db"],
     "Table chores": ["init-table", "reset", "generate", "migrate-legacy", "derive-facts", "token"],
-    "Client: post and read records": ["post", "current", "history", "remove-record"],
+    "Client: post and read records": [
+        "post",
+        "current",
+        "history",
+        "remove-record",
+        "webhooks",
+    ],
 }
 
 

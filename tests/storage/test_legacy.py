@@ -221,7 +221,13 @@ def run(settings: Settings, use: Callable[[Client, Store], Awaitable[T]]) -> T:
 
     async def main() -> T:
         async with open_client(settings) as client:
-            store = Store(client, settings.table, retry_seconds=settings.dynamodb_retry_seconds)
+            # Without events, as `deploystatus migrate-legacy` writes (commands/migrate.py).
+            store = Store(
+                client,
+                settings.table,
+                retry_seconds=settings.dynamodb_retry_seconds,
+                events=False,
+            )
             return await use(client, store)
 
     return asyncio.run(main())

@@ -100,7 +100,7 @@ def start_service(
         "--port", str(port),
         "--db-port", str(db_port),
         "--data-dir", str(launcher.directory / f"data-{port}"),
-        env=launcher.env(DEPLOYSTATUS_BOARD_REFRESH_SECONDS=str(REFRESH_SECONDS), **env),
+        env=launcher.env(**{"DEPLOYSTATUS_BOARD_REFRESH_SECONDS": str(REFRESH_SECONDS), **env}),
     )  # fmt: skip
     wait_ready(cli, port)
     return Service(f"http://127.0.0.1:{port}", cli, token)

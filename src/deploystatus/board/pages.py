@@ -58,6 +58,8 @@ async def board(request: Request) -> Response:
     config = {
         "refreshSeconds": state.settings.board_refresh_seconds,
         "dataUrl": f"{context['base']}/ui/board.json",
+        # The change feed: a refresh when something changed, polling only without it.
+        "eventsUrl": f"{context['base']}/events" if state.settings.events else None,
         "version": view.version,
         "rowsStep": matrix.ROWS_STEP,
     }

@@ -7,6 +7,7 @@ generate.py  generate: realistic sample data, written through the store
 migrate.py   migrate-legacy: the reference's table into this one
 tokens.py    token create
 remote.py    post, current, history, remove-record: a client of a running service, over HTTP
+webhooks.py  webhooks create, list, show, pause, resume, delete, deliveries, redeliver
 _client.py   the client's HTTP: retries shown on stderr, one-line failures
 _output.py   table, tsv and json output of records
 _target.py   the guard on tables that are not on a local engine

@@ -14,7 +14,7 @@ from pydantic import AliasChoices, ValidationError
 
 from deploystatus.config import Settings
 
-from . import facts, generate, migrate, remote, service, table, tokens
+from . import facts, generate, migrate, remote, service, table, tokens, webhooks
 from ._client import ClientError
 
 HELP = """\
@@ -59,6 +59,7 @@ def build() -> typer.Typer:
     facts.register(app)
     tokens.register(app)
     remote.register(app)
+    webhooks.register(app)
     return app
 
 

@@ -571,6 +571,15 @@ class Store:
         finally:
             self._slots.give_back(read=read)
 
+    async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """One call within this store's bound on calls in flight, for storage's other
+        items (hooks.py)."""
+        return await self._call(action, payload)
+
+    async def batch_write(self, batch: Item) -> None:
+        """One ``BatchWriteItem``, its unprocessed items sent again until written."""
+        await self._batch_write(batch)
+
     def _now(self) -> int:
         return time.time_ns() // 1_000_000_000
 

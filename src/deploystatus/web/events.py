@@ -23,6 +23,7 @@ from deploystatus.errors import InvalidRequest, StorageUnavailable
 from deploystatus.events import Event, EventFilter, document, parse_position
 from deploystatus.states import StateClass
 
+from . import openapi
 from .state import AppState, state_of
 
 router = APIRouter()
@@ -69,7 +70,7 @@ def _message(event: Event, state: AppState) -> bytes:
     return f"id: {event.position}\nevent: transition\ndata: {data}\n\n".encode()
 
 
-@router.get("/events/log")
+@router.get("/events/log", **openapi.EVENT_LOG)
 async def event_log(request: Request) -> Response:
     """The log after a position (default: the oldest kept), in acceptance order."""
     state = state_of(request)
@@ -94,7 +95,7 @@ async def event_log(request: Request) -> Response:
     return Response(json.dumps(body, ensure_ascii=False).encode(), media_type="application/json")
 
 
-@router.get("/events")
+@router.get("/events", include_in_schema=False)  # SSE: docs/api.md
 async def event_stream(request: Request) -> Response:
     state = state_of(request)
     wanted = _filter(request.query_params, _STREAM_OPTIONS)

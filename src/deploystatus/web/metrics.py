@@ -12,6 +12,7 @@ updated from the app's event loop only (one thread), so they need none.
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -28,6 +29,7 @@ from prometheus_client.metrics_core import (
 from starlette.requests import Request
 from starlette.responses import Response
 
+from deploystatus.feed.dispatch import DeliveryStats
 from deploystatus.storage import call_outcome, retried
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
@@ -71,6 +73,8 @@ class Metrics:
         self.events_recorded = 0  # transitions whose event a write put in the log first
         self.streams_open = 0
         self.stream_events_sent = 0
+        self.deliveries = DeliveryStats()  # the app's dispatcher's, once it runs
+        self._delivery_latency = _Latencies()
         self._requests: dict[tuple[str, str, int], int] = {}
         self._request_latency: dict[tuple[str, str], _Latencies] = {}
         self._calls: dict[tuple[str, str], int] = {}
@@ -180,6 +184,36 @@ class Metrics:
             "deploystatus_events_recorded",
             "Transitions whose event POST /records wrote to the change feed's log",
             value=self.events_recorded,
+        )
+        stats = self.deliveries
+        outcomes = CounterMetricFamily(
+            "deploystatus_webhook_deliveries",
+            "Webhook delivery attempts by this process, by outcome",
+            labels=["outcome"],
+        )
+        for outcome, count in stats.outcomes.items():
+            outcomes.add_metric([outcome], count)
+        yield outcomes
+        for milliseconds in stats.take_latencies():
+            self._delivery_latency.observe(milliseconds / 1000)
+        yield HistogramMetricFamily(
+            "deploystatus_webhook_delivery_seconds",
+            "How long a webhook delivery attempt took, until its answer or its failure",
+            buckets=self._delivery_latency.cumulative(),
+            sum_value=self._delivery_latency.total,
+        )
+        yield GaugeMetricFamily(
+            "deploystatus_webhook_queue_depth",
+            "Events waiting for delivery to the webhooks this process delivers (read ahead, "
+            "at most 500 each)",
+            value=sum(stats.waiting.values()),
+        )
+        oldest = min(stats.oldest_ns.values(), default=None)
+        yield GaugeMetricFamily(
+            "deploystatus_webhook_oldest_undelivered_seconds",
+            "Age of the oldest event not yet delivered to a webhook this process delivers "
+            "(0: none waiting)",
+            value=0.0 if oldest is None else max(0.0, (time.time_ns() - oldest) / 1e9),
         )
         yield GaugeMetricFamily(
             "deploystatus_event_streams_open",

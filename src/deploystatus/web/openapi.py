@@ -583,3 +583,80 @@ def serve_unique_operation_ids(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = document  # type: ignore[method-assign]
+
+
+# The change feed (docs/api.md, "The change feed"). The stream itself, GET /events, is
+# Server-Sent Events, which OpenAPI 3.1 does not describe: it is documented in api.md.
+
+_EVENT_RECORD: dict[str, Any] = {
+    "type": "object",
+    "required": ["Timestamp", "State", "Class"],
+    "properties": {
+        "Timestamp": {"type": "string"},
+        "State": {"type": "string"},
+        "Class": {"type": "string", "enum": ["failed", "in-progress", "success", "other"]},
+    },
+    "additionalProperties": {"type": "string"},
+}
+EVENT_OUT: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "Id", "Position", "Accepted", "Component", "Environment", "Record", "Previous",
+    ],
+    "additionalProperties": False,
+    "properties": {
+        "Id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+        "Position": {"type": "string", "pattern": "^[0-9]{19}-[0-9a-f]{32}$"},
+        "Accepted": {"type": "string"},
+        "Component": {"type": "string"},
+        "Environment": {"type": "string"},
+        "Record": _EVENT_RECORD,
+        "Previous": {"anyOf": [_EVENT_RECORD, {"type": "null"}]},
+    },
+}  # fmt: skip
+_CLASS = "(failed|in-progress|success|other)"
+_FEED_OPTIONS = [
+    _query("component", "Only components whose name starts with this", {"type": "string"}),
+    _query(
+        "environment", "Only these environments (comma-separated, or repeated)",
+        {"type": "string"},
+    ),
+    _query(
+        "class", "Only events whose new record is of these classes (comma-separated)",
+        {"type": "string", "pattern": f"^({_CLASS}(,{_CLASS})*)?$", "examples": ["failed"]},
+    ),
+    _query(
+        "after", "Only events after this position (an event's Position; empty: from the "
+        "oldest kept)",
+        {"type": "string", "pattern": "^([0-9]{19}-[0-9a-f]{32})?$"},
+    ),
+]  # fmt: skip
+EVENT_LOG: dict[str, Any] = {
+    "summary": "The change feed's log: events after a position, in acceptance order",
+    "responses": {
+        200: _json(
+            "A page of events; Next is the last one's position (null: none)",
+            {
+                "type": "object",
+                "required": ["Events", "Next"],
+                "additionalProperties": False,
+                "properties": {
+                    "Events": {"type": "array", "items": EVENT_OUT},
+                    "Next": {"type": ["string", "null"]},
+                },
+            },
+        ),
+        400: _400,
+        503: _503,
+        **_ERRORS,
+    },
+    "openapi_extra": {
+        "parameters": [
+            *_FEED_OPTIONS,
+            _query(
+                "limit", "At most this many events (default 100)",
+                {"type": "integer", "minimum": 1, "maximum": 1000},
+            ),
+        ]
+    },
+}  # fmt: skip

@@ -40,6 +40,11 @@ COMPONENT_PREFIX_RULE = "^[a-z0-9][a-z0-9.-]*$"
 _COMPONENT_PREFIX = re.compile(r"[a-z0-9][a-z0-9.-]*\Z", re.ASCII)
 
 
+def is_component_prefix(text: str) -> bool:
+    """What ``component=`` may be: the beginning of a component's name."""
+    return len(text) <= COMPONENT_MAX and _COMPONENT_PREFIX.match(text) is not None
+
+
 def _option(params: QueryParams, name: str) -> str | None:
     values = params.getlist(name)
     if len(values) > 1:
@@ -87,9 +92,7 @@ class CurrentFilter:
         if not any(name in params for name in CURRENT_OPTIONS):
             return None
         prefix = _option(params, "component")
-        if prefix is not None and (
-            len(prefix) > COMPONENT_MAX or not _COMPONENT_PREFIX.match(prefix)
-        ):
+        if prefix is not None and (not is_component_prefix(prefix)):
             raise InvalidRequest(
                 "component must be the start of a component name: lower-case letters, "
                 f"digits, '.' and '-', beginning with a letter or digit, 1-{COMPONENT_MAX} "

@@ -28,6 +28,7 @@ from deploystatus.errors import (
     RequestTooLarge,
     StorageError,
     StorageUnavailable,
+    WebhookNotFound,
 )
 
 from .metrics import Metrics
@@ -39,6 +40,7 @@ _STATUS: dict[type[DeployStatusError], int] = {
     Forbidden: 403,
     RecordNotFound: 404,
     DeployableNotFound: 404,
+    WebhookNotFound: 404,
     RequestTooLarge: 413,
     RequestTimeout: 408,
     StorageUnavailable: 503,

@@ -10,8 +10,10 @@ from starlette.requests import Request
 
 from deploystatus import facts
 from deploystatus.config import Settings
+from deploystatus.feed.dispatch import Dispatcher
 from deploystatus.feed.tail import Tail
 from deploystatus.storage import Store
+from deploystatus.storage.hooks import Hooks
 from deploystatus.storage.store import Known
 
 from .cursors import CursorCodec
@@ -29,6 +31,11 @@ class AppState:
     metrics: Metrics
     readiness: Readiness
     tail: Tail  # the change feed's reader, shared by this process's streams
+    dispatcher: Dispatcher  # webhook deliveries (running when settings.webhooks)
+
+    @property
+    def hooks(self) -> Hooks:
+        return self.dispatcher.hooks
 
     def views(self, currents: Iterable[Known], now_ns: int | None = None) -> list[facts.Deployable]:
         """Deployables as the reads with details show them: class, since, stuck (at

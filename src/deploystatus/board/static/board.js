@@ -198,9 +198,35 @@
     document.body.classList.add("stale");
   }
 
+  // Live: while the change feed's stream is open, a transition anywhere refreshes the view
+  // (once per burst), and polling slows to a safety net; without the stream (no
+  // EventSource, the stream refused or reconnecting), the board polls as before.
+  var live = false;
+  var burst = null;
+  var SAFETY_SECONDS = 60;
+
+  function listen() {
+    if (!config.eventsUrl || typeof EventSource === "undefined") return;
+    var stream = new EventSource(config.eventsUrl);
+    stream.addEventListener("open", function () {
+      live = true;
+      document.body.dataset.live = "stream";
+      schedule();
+    });
+    stream.addEventListener("transition", function () {
+      if (burst !== null || document.hidden) return;
+      burst = setTimeout(function () { burst = null; load(); }, 150);
+    });
+    stream.addEventListener("error", function () {
+      live = false; // EventSource reconnects by itself; meanwhile, poll
+      document.body.dataset.live = "polling";
+      schedule();
+    });
+  }
+
   function schedule() {
     clearTimeout(timer);
-    timer = setTimeout(refresh, config.refreshSeconds * 1000);
+    timer = setTimeout(refresh, (live ? SAFETY_SECONDS : config.refreshSeconds) * 1000);
   }
 
   function load() {
@@ -288,6 +314,7 @@
   updateAges();
   setInterval(function () { fetchedAgo.textContent = " (" + ago((Date.now() - lastFetched) / 1000) + ")"; }, 1000);
   setInterval(updateAges, 10000);
+  listen();
   if (!everFetched) refresh();
   else schedule();
   window.deploystatusBoard = { refresh: refresh };
