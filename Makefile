@@ -62,7 +62,7 @@ define CHECK_PYTHON
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint typecheck pytest lock clean dev-env run-api data reset bench bench-board bench-quick \
+.PHONY: help install run test lint typecheck pytest lock clean dev-env run-api data reset bench bench-board bench-feed bench-quick \
 	soak reliability-report \
 	delete-dev-env compose dev_env data_generation run_api_local reset_dev_env \
 	delete_dev_env run_all_docker_compose chromium promtool screenshots FORCE
@@ -206,6 +206,9 @@ screenshots: $(DEV_STAMP) chromium ## the board's screenshots in docs/, from the
 bench-board: $(DEV_STAMP) chromium ## the board in Chromium at 1,000 x 10, against the previous release (about 5 min): docs/performance/board.json
 	$(BIN)/python -m bench.board
 
+bench-feed: $(DEV_STAMP) ## the change feed: writes with it on and off, 1,000 stream clients, webhook deliveries (about 5 min): docs/performance/feed.json
+	$(BIN)/python -m bench.feed
+
 bench: $(DEV_STAMP) ## the benchmark suite (the last recorded run took 428 s, about 7 min): regenerates docs/performance.md
 	$(BIN)/python -m bench
 
@@ -215,7 +218,8 @@ bench-quick: $(DEV_STAMP) ## a short benchmark run (156 s measured, about 2.5 mi
 # Reliability: soak (minutes, not part of make test) and the report in docs/reliability.md.
 RELIABILITY_TESTS := tests/reliability/test_faults.py tests/reliability/test_engine_restart.py \
 	tests/reliability/test_concurrency.py tests/reliability/test_hostile_input.py \
-	tests/reliability/test_hostile_http.py tests/api/test_openapi.py
+	tests/reliability/test_hostile_http.py tests/api/test_openapi.py \
+	tests/feed/test_events.py tests/reliability/test_webhook_replicas.py
 
 soak: $(RUN_STAMP) ## steady writes and reads against deploystatus dev (SOAK_SECONDS=180), progress every 10 s: errors, p99, RSS
 	$(BIN)/python soak/soak.py --seconds $(SOAK_SECONDS) --json .reliability/soak.json

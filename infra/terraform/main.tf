@@ -58,6 +58,7 @@ data "aws_iam_policy_document" "service" {
       "dynamodb:GetItem",
       "dynamodb:PutItem",
       "dynamodb:Query",
+      "dynamodb:UpdateItem",
     ]
     resources = [
       aws_dynamodb_table.deployment_status.arn,

@@ -18,9 +18,12 @@ import pytest
 
 from deploystatus.commands.engines import LocalEngine
 from deploystatus.config import Settings
+from deploystatus.storage import Store
+from tests.conftest import run_with_store
 from tests.support.factories import deployment
 from tests.support.live import LiveServer, WriteStats, fresh_table, post_until_ok
 from tests.support.proxies import FaultProxy, Reset, Rule
+from tests.support.reliability_log import Recorder
 
 FAST = {"events_poll_seconds": 0.05, "events_hold_seconds": 0.2}
 
@@ -214,7 +217,7 @@ def engine_dynalite_only(engine: LocalEngine) -> None:
 
 
 def test_an_ok_write_has_its_event_whichever_call_the_connection_was_cut_after(
-    engine: LocalEngine,
+    engine: LocalEngine, reliability: Recorder
 ) -> None:
     """A one-record transition makes five calls (history, the read of current state and
     facts, the current item, the facts item, the event). The connection is reset after
@@ -263,6 +266,17 @@ def test_an_ok_write_has_its_event_whichever_call_the_connection_was_cut_after(
         ["BatchWriteItem", "BatchGetItem", "PutItem", "PutItem", "BatchWriteItem"]
     )
     assert all(unavailable >= 1 for _, _, unavailable in cut), cut
+    reliability.record(
+        "The change feed",
+        "the connection cut after each call of a transition's write in turn",
+        cases=len(cut),
+        detail=(
+            "calls cut: "
+            + ", ".join(f"{n} ({action})" for n, action, _ in cut)
+            + f"; {sum(u for _, _, u in cut)} POSTs answered 503 and resent; "
+            "each transition's event in the log once"
+        ),
+    )
 
 
 # The stream
@@ -408,3 +422,40 @@ def test_an_event_accepted_by_one_replica_reaches_the_streams_of_another_within_
             stream.close()
     assert [e["Component"] for e in stream.events()] == [f"replica-{n}" for n in range(5)]
     assert max(delays) < 2.0, delays
+
+
+def test_events_expire_after_the_retention(engine: LocalEngine) -> None:
+    """Each event item carries its TTL (acceptance + DEPLOYSTATUS_EVENT_RETENTION_DAYS), and
+    reads skip an expired one at once (dynalite never deletes it)."""
+    with (
+        fresh_table(engine.url, event_retention_days=2, **FAST) as settings,
+        LiveServer(settings) as server,
+        server.client() as client,
+    ):
+        post(client, deployment("api", "prod", "deploy-success", at(1)))
+        post(client, deployment("web", "prod", "deploy-success", at(1)))
+        kept, gone = log(client)
+
+        async def expire(store: Store) -> int:
+            accepted = int(gone["Position"][:19])
+            hour = gone["Accepted"][:13]
+            items = []
+            for shard in range(4):
+                found = await store.call(
+                    "Query",
+                    {
+                        "TableName": store.table,
+                        "KeyConditionExpression": "PK = :pk",
+                        "ExpressionAttributeValues": {":pk": {"S": f"EVENTS#{hour}#{shard}"}},
+                    },
+                )
+                items.extend(found["Items"])
+            item = next(i for i in items if i["SK"]["S"] == gone["Position"])
+            expires = int(item["Expires"]["N"])
+            item["Expires"] = {"N": str(time.time_ns() // 1_000_000_000 - 1)}
+            await store.call("PutItem", {"TableName": store.table, "Item": item})
+            return expires - accepted // 1_000_000_000
+
+        ttl = run_with_store(settings, expire)
+        assert ttl == 2 * 86_400
+        assert log(client) == [kept]

@@ -100,21 +100,35 @@ def _by_name(definitions: list[dict[str, str]]) -> list[dict[str, str]]:
 # The actions the Store calls, from its source
 
 
+# Storage's modules that call through the store (``_call``; hooks.py through ``Store.call``,
+# whose own body passes its caller's action on).
+CALLERS = (Path(store.__file__), Path(store.__file__).with_name("hooks.py"))
+
+
 def _store_actions() -> set[str]:
-    """Every action passed to ``Store._call`` in store.py; each must be a string literal."""
+    """Every action passed to ``_call`` in those modules; each must be a string literal."""
     actions: set[str] = set()
-    for node in ast.walk(ast.parse(Path(store.__file__).read_text(encoding="utf-8"))):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "_call"
-        ):
-            action = node.args[0] if node.args else None
-            assert isinstance(action, ast.Constant) and isinstance(action.value, str), (
-                f"store.py line {node.lineno}: _call's action must be a string literal, "
-                "so that the IAM policy can be checked against it"
-            )
-            actions.add(action.value)
+    for path in CALLERS:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        passing_on = {
+            id(node)
+            for function in ast.walk(tree)
+            if isinstance(function, ast.AsyncFunctionDef) and function.name == "call"
+            for node in ast.walk(function)
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "_call"
+                and id(node) not in passing_on
+            ):
+                action = node.args[0] if node.args else None
+                assert isinstance(action, ast.Constant) and isinstance(action.value, str), (
+                    f"{path.name} line {node.lineno}: _call's action must be a string "
+                    "literal, so that the IAM policy can be checked against it"
+                )
+                actions.add(action.value)
     return actions
 
 

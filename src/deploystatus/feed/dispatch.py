@@ -13,7 +13,8 @@ A delivery failing for longer than ``retry_hours`` pauses the subscription, with
 
 So in normal operation each event goes to each matching subscription once; when a holder
 dies mid-window, the next holder sends that window again: a duplicate can happen only
-there, with the same event id.
+there, with the same event id. Every second the holder also looks 30 s behind its cursor
+for events whose write came late, and delivers them out of order.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ from ._targets import TargetPolicy, make_session
 logger = logging.getLogger("deploystatus.webhooks")
 
 _READ = 500  # events read after a cursor at once
+# How far behind its cursor a holder looks for events whose write came late, and how often.
+_LOOK_BACK_NS = 30 * 1_000_000_000
+_LOOK_BACK_EVERY_NS = 1_000_000_000
 _BACKOFF_BASE = 1.0  # seconds before the second attempt
 _NS = 1_000_000_000
 
@@ -67,6 +71,17 @@ class DeliveryStats:
     def take_latencies(self) -> list[float]:
         taken, self.latencies_ms = self.latencies_ms, []
         return taken
+
+
+def _moved_over(
+    events: list[Event], before: str | None, after: str | None, behind: dict[str, int]
+) -> None:
+    """Remember the events a cursor moved over, from ``before`` to ``after``."""
+    if after is None:
+        return
+    for event in events:
+        if (before is None or event.position > before) and event.position <= after:
+            behind[event.id] = event.accepted_ns
 
 
 class Dispatcher:
@@ -144,6 +159,10 @@ class Dispatcher:
 
     async def _serve(self, identifier: str) -> None:
         done: set[str] = set()  # delivered past a failure, while this process holds it
+        # Events behind the cursor this holder knows were delivered (or passed over), for the
+        # look back: None until it holds the subscription.
+        behind: dict[str, int] | None = None
+        checked = 0
         try:
             while True:
                 subscription = self._subscriptions.get(identifier)
@@ -153,11 +172,20 @@ class Dispatcher:
                     held = await self._hold(identifier)
                     if held is None:
                         done.clear()
+                        behind = None
                         await asyncio.sleep(self._lease_ns / _NS / 3)
                         continue
                     if held.paused:
                         return  # paused or deleted: resumed, the next refresh starts it again
-                    if not await self._round(subscription, held, done):
+                    if behind is None:
+                        # Taken over: what lies behind the cursor counts as delivered (the
+                        # previous holder moved it there only past successes).
+                        behind = {e.id: e.accepted_ns for e in await self._behind(held)}
+                        checked = self._clock()
+                    if self._clock() - checked > _LOOK_BACK_EVERY_NS:
+                        await self._look_back(subscription, held, behind)
+                        checked = self._clock()
+                    if not await self._round(subscription, held, done, behind):
                         await asyncio.sleep(self._poll)
                 except StorageError as exc:
                     logger.warning("webhook %s: %s", identifier, exc)
@@ -165,6 +193,55 @@ class Dispatcher:
         finally:
             self.stats.waiting.pop(identifier, None)
             self.stats.oldest_ns.pop(identifier, None)
+
+    async def _behind(self, cursor: Cursor) -> list[Event]:
+        """The events of the look-back window behind ``cursor``, up to it."""
+        parsed = None if cursor.position is None else parse_position(cursor.position)
+        if parsed is None:
+            return []
+        return await self.store.read_events(
+            (parsed[0] - _LOOK_BACK_NS, ""), until_ns=parsed[0], limit=_READ
+        )
+
+    async def _look_back(
+        self, subscription: Subscription, cursor: Cursor, behind: dict[str, int]
+    ) -> None:
+        """Deliver what appeared behind the cursor after it passed: an event whose write
+        was late (its writer cut off after the facts, and sent again)."""
+        parsed = None if cursor.position is None else parse_position(cursor.position)
+        if parsed is not None:  # forget what is too far behind to be looked at again
+            oldest = parsed[0] - 2 * _LOOK_BACK_NS
+            for key in [k for k, at in behind.items() if at < oldest]:
+                del behind[key]
+        late = [
+            e
+            for e in await self._behind(cursor)
+            if e.id not in behind and subscription.wanted.matches(e, self.store.classify)
+        ]
+        for event in late:
+            behind[event.id] = event.accepted_ns  # passed over, if not wanted
+        if not late:
+            return
+        outcomes = await asyncio.gather(*(self._deliver(subscription, e) for e in late))
+        log = []
+        for event, outcome in zip(late, outcomes, strict=True):
+            log.append(
+                Delivery(
+                    at_ns=self._clock(),
+                    event_id=event.id,
+                    position=event.position,
+                    attempt=1,
+                    status=outcome.status,
+                    latency_ms=outcome.latency_ms,
+                    error=outcome.error,
+                    owner=self.owner,
+                )
+            )
+            self.stats.outcomes["delivered" if outcome.ok else "failed"] += 1
+            self.stats.latencies_ms.append(outcome.latency_ms)
+            if not outcome.ok:
+                del behind[event.id]  # tried again at the next look back
+        await self.hooks.log(subscription.id, log)
 
     async def _hold(self, identifier: str) -> Cursor | None:
         """The subscription's cursor with this process's lease on it (taken or renewed),
@@ -188,8 +265,11 @@ class Dispatcher:
             return None
         return held
 
-    async def _round(self, subscription: Subscription, cursor: Cursor, done: set[str]) -> bool:
-        """One window: True if it did something (go on at once), False to wait."""
+    async def _round(
+        self, subscription: Subscription, cursor: Cursor, done: set[str], behind: dict[str, int]
+    ) -> bool:
+        """One window: True if it did something (go on at once), False to wait. The events
+        the cursor moves over go into ``behind``."""
         identifier = subscription.id
         now = self._clock()
         if cursor.next_ns > now:
@@ -227,11 +307,12 @@ class Dispatcher:
             self.stats.oldest_ns.pop(identifier, None)
         if not window:
             if scanned != cursor.position:  # only events other subscriptions want
-                await self.hooks.save_cursor(
+                if await self.hooks.save_cursor(
                     identifier,
                     replace(cursor, position=scanned, revision=cursor.revision + 1),
                     cursor,
-                )
+                ):
+                    _moved_over(events, cursor.position, scanned, behind)
                 return True
             return False
         to_send = [e for e in window if e.id not in done]
@@ -276,6 +357,7 @@ class Dispatcher:
         if not await self.hooks.save_cursor(identifier, moved, cursor):
             done.clear()  # another process took it over: it sends from the cursor
             return False
+        _moved_over(events, cursor.position, position, behind)
         return True
 
     async def _failed(self, subscription: Subscription, cursor: Cursor, outcome: Attempt) -> Cursor:
