@@ -11,6 +11,7 @@
   paged with the API's cursor; ``static/component.js`` refreshes it and switches its times
   between UTC and local.
 - ``/ui/sign-in``, ``/ui/sign-out``: a token kept in a cookie, when authentication is on.
+- ``GET /ui/webhooks``: every webhook, its state and latest delivery attempts (admins).
 
 Pages read the same `Store` the API reads, in the same process, and use the API's plumbing
 (request parsing, cursors, error statuses: ``deploystatus.web``), never its handlers. No
@@ -22,15 +23,17 @@ front-end build step: Jinja2 templates (``templates/``), one CSS and two JS file
     pages.py     the matrix, a component's page, the static files
     _reads.py    what the matrix reads, and keeps between views
     sign_in.py   signing in and out
+    webhooks.py  the webhooks page
     _respond.py  what the pages share: HTML answers, the error page
 """
 
 from fastapi import APIRouter
 
-from . import pages, sign_in
+from . import pages, sign_in, webhooks
 
 router = APIRouter()
 router.include_router(pages.router)
 router.include_router(sign_in.router)
+router.include_router(webhooks.router)
 
 __all__ = ["router"]
