@@ -206,7 +206,7 @@ screenshots: $(DEV_STAMP) chromium ## the board's screenshots in docs/, from the
 bench-board: $(DEV_STAMP) chromium ## the board in Chromium at 1,000 x 10, against the previous release (about 5 min): docs/performance/board.json
 	$(BIN)/python -m bench.board
 
-bench-feed: $(DEV_STAMP) ## the change feed: writes with it on and off, 1,000 stream clients, webhook deliveries (214 s measured, about 4 min): docs/performance/feed.json
+bench-feed: $(DEV_STAMP) ## the change feed: writes with it on and off, 1,000 stream clients, webhook deliveries (188 s measured, about 3 min): docs/performance/feed.json
 	$(BIN)/python -m bench.feed
 
 bench: $(DEV_STAMP) ## the benchmark suite (the last recorded run took 428 s, about 7 min): regenerates docs/performance.md

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .records import DETAIL_NAMES, Record
@@ -33,14 +33,14 @@ class Event:
     accepted_ns: int
     record: Record  # the new current record, details included
     previous: Record | None  # the one it replaced; None: the deployable's first
+    # Computed once: streams and the dispatcher look at them for every event.
+    id: str = field(init=False, compare=False)
+    position: str = field(init=False, compare=False)
 
-    @property
-    def id(self) -> str:
-        return event_id(self.record)
-
-    @property
-    def position(self) -> str:
-        return position(self.accepted_ns, self.id)
+    def __post_init__(self) -> None:
+        identifier = event_id(self.record)
+        object.__setattr__(self, "id", identifier)
+        object.__setattr__(self, "position", position(self.accepted_ns, identifier))
 
 
 def position(accepted_ns: int, identifier: str) -> str:

@@ -46,10 +46,12 @@ from ._targets import TargetPolicy, make_session
 
 logger = logging.getLogger("deploystatus.webhooks")
 
-_READ = 500  # events read after a cursor at once
+_READ = 64  # events read after a cursor at once (a window or two: more is parsed for nothing)
 # How far behind its cursor a holder looks for events whose write came late, and how often.
 _LOOK_BACK_NS = 30 * 1_000_000_000
 _LOOK_BACK_EVERY_NS = 1_000_000_000
+_LOOK_BACK_PAGE = 1000
+_LOOK_BACK_MAX = 20_000
 _BACKOFF_BASE = 1.0  # seconds before the second attempt
 _NS = 1_000_000_000
 
@@ -195,13 +197,20 @@ class Dispatcher:
             self.stats.oldest_ns.pop(identifier, None)
 
     async def _behind(self, cursor: Cursor) -> list[Event]:
-        """The events of the look-back window behind ``cursor``, up to it."""
+        """Every event of the look-back window behind ``cursor``, up to it (paged; at most
+        `_LOOK_BACK_MAX`, the window's oldest: past 600 events a second, not all of it)."""
         parsed = None if cursor.position is None else parse_position(cursor.position)
         if parsed is None:
             return []
-        return await self.store.read_events(
-            (parsed[0] - _LOOK_BACK_NS, ""), until_ns=parsed[0], limit=_READ
-        )
+        found: list[Event] = []
+        after: tuple[int, str] = (parsed[0] - _LOOK_BACK_NS, "")
+        while len(found) < _LOOK_BACK_MAX:
+            page = await self.store.read_events(after, until_ns=parsed[0], limit=_LOOK_BACK_PAGE)
+            found.extend(page)
+            if len(page) < _LOOK_BACK_PAGE:
+                break
+            after = (page[-1].accepted_ns, page[-1].id)
+        return found
 
     async def _look_back(
         self, subscription: Subscription, cursor: Cursor, behind: dict[str, int]

@@ -25,6 +25,7 @@ logger = logging.getLogger("deploystatus.feed")
 
 _PAGE = 1000
 _LOOKBACK_EVERY = 4  # polls
+_RENDERED = 4096  # events whose stream message is kept
 
 
 class Listener:
@@ -70,6 +71,7 @@ class Tail:
         self._clock = clock
         self._listeners: set[Listener] = set()
         self._seen: dict[str, int] = {}  # event id: accepted, for the lookback window
+        self._rendered: dict[str, bytes] = {}  # position: an event as streams send it
         self._watermark: int | None = None  # every event accepted up to here was read
         self._origin = 0  # where listening began: older events are not the listeners'
         self._task: asyncio.Task[None] | None = None
@@ -77,6 +79,16 @@ class Tail:
         self.polls = 0
         self.failures = 0
         self.sent = 0
+
+    def rendered(self, event: Event, render: Callable[[], bytes]) -> bytes:
+        """``render()``'s bytes for ``event``, made once for every stream that sends it
+        (the last few thousand kept)."""
+        found = self._rendered.get(event.position)
+        if found is None:
+            found = self._rendered[event.position] = render()
+            if len(self._rendered) > _RENDERED:
+                del self._rendered[next(iter(self._rendered))]
+        return found
 
     @property
     def watermark(self) -> int | None:

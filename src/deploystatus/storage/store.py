@@ -1139,11 +1139,11 @@ class Store:
             )
             items = sorted((item for items in shards for item in items), key=_position_of)
             now_seconds = now // 1_000_000_000
-            found.extend(
-                _feed.event_of(item, _details_of)
-                for item in items
-                if not _feed.expired(item, now_seconds)
-            )
+            for item in items:
+                if len(found) == limit:
+                    break  # the shards' other items come after the page: not parsed
+                if not _feed.expired(item, now_seconds):
+                    found.append(_feed.event_of(item, _details_of))
             hour_ns += _feed.HOUR_NS
         return found[:limit]
 

@@ -66,6 +66,12 @@ def _after(text: str | None) -> tuple[int, str] | None:
 
 
 def _message(event: Event, state: AppState) -> bytes:
+    """The event as one SSE message, rendered once per process however many streams
+    send it (the tail keeps the last ones)."""
+    return state.tail.rendered(event, lambda: _render(event, state))
+
+
+def _render(event: Event, state: AppState) -> bytes:
     data = json.dumps(document(event, state.store.classify), ensure_ascii=False)
     return f"id: {event.position}\nevent: transition\ndata: {data}\n\n".encode()
 
@@ -129,21 +135,36 @@ async def event_stream(request: Request) -> Response:
                     if len(events) < _CATCH_UP_PAGE:
                         break
                     last = (events[-1].accepted_ns, events[-1].id)
+            queue = listener.queue
             while True:
-                try:
-                    got = await asyncio.wait_for(listener.queue.get(), heartbeat)
-                except TimeoutError:
-                    yield b": heartbeat\n\n"
-                    continue
-                if got is None:
+                if queue.empty():
+                    try:
+                        first = await asyncio.wait_for(queue.get(), heartbeat)
+                    except TimeoutError:
+                        yield b": heartbeat\n\n"
+                        continue
+                else:
+                    first = queue.get_nowait()
+                # Whatever waits goes out as one chunk: one write per stream per read of
+                # the log, not one per event.
+                waiting = [first]
+                while not queue.empty() and waiting[-1] is not None:
+                    waiting.append(queue.get_nowait())
+                chunk = []
+                for got in waiting:
+                    if got is None:
+                        break
+                    if got.id in recent:
+                        continue
+                    if resumed_at is not None and (got.accepted_ns, got.id) <= resumed_at:
+                        continue
+                    if wanted.matches(got, classify):
+                        chunk.append(_message(got, state))
+                if chunk:
+                    state.metrics.stream_events_sent += len(chunk)
+                    yield b"".join(chunk)
+                if waiting[-1] is None:
                     return  # fell behind or shutting down: the client resumes from the log
-                if got.id in recent:
-                    continue
-                if resumed_at is not None and (got.accepted_ns, got.id) <= resumed_at:
-                    continue
-                if wanted.matches(got, classify):
-                    state.metrics.stream_events_sent += 1
-                    yield _message(got, state)
         finally:
             listener.close()
             state.metrics.streams_open -= 1
