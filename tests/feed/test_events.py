@@ -55,6 +55,10 @@ def log(client: httpx2.Client, **params: str) -> list[dict[str, Any]]:
         after = body["Next"]
 
 
+# What does not depend on the engine's storage runs on dynalite only (keeps make test short).
+ONE_ENGINE = pytest.mark.parametrize("engine", ["dynalite"], indirect=True)
+
+
 @pytest.fixture
 def served(engine: LocalEngine) -> Iterator[tuple[Settings, LiveServer]]:
     with fresh_table(engine.url, **FAST) as settings, LiveServer(settings) as server:
@@ -173,6 +177,7 @@ def test_events_of_one_deployable_follow_record_time_in_the_log(
     assert stamps == [canonical(30), canonical(40), canonical(50)]
 
 
+@ONE_ENGINE
 @pytest.mark.parametrize(
     "query, message",
     [
@@ -197,6 +202,7 @@ def test_bad_options_are_a_400_with_a_json_body(
             assert message in response.json()["message"]
 
 
+@ONE_ENGINE
 def test_with_the_feed_off_writes_make_no_events(engine: LocalEngine) -> None:
     with (
         fresh_table(engine.url, events=False, **FAST) as settings,
@@ -211,11 +217,7 @@ def test_with_the_feed_off_writes_make_no_events(engine: LocalEngine) -> None:
 # Cut after each call of a write
 
 
-def engine_dynalite_only(engine: LocalEngine) -> None:
-    if engine.engine != "dynalite":
-        pytest.skip("the proxy works the same in front of any engine")
-
-
+@ONE_ENGINE
 def test_an_ok_write_has_its_event_whichever_call_the_connection_was_cut_after(
     engine: LocalEngine, reliability: Recorder
 ) -> None:
@@ -224,7 +226,6 @@ def test_an_ok_write_has_its_event_whichever_call_the_connection_was_cut_after(
     the engine applied call N, and stays down for a second, longer than the service's
     retries: the write answers 503 and the writer sends again until Ok. The log then
     holds the event, once."""
-    engine_dynalite_only(engine)
     with fresh_table(engine.url) as table:
         proxy = FaultProxy(engine.url).start()
         try:
@@ -339,6 +340,7 @@ def opened(url: str, **kwargs: Any) -> Stream:
     return stream
 
 
+@ONE_ENGINE
 def test_a_stream_gets_each_transition_filtered_with_heartbeats(engine: LocalEngine) -> None:
     with (
         fresh_table(engine.url, events_heartbeat_seconds=0.2, **FAST) as settings,
@@ -378,6 +380,7 @@ def test_a_stream_gets_each_transition_filtered_with_heartbeats(engine: LocalEng
     assert ": heartbeat" in everything.comments
 
 
+@ONE_ENGINE
 def test_a_stream_resumes_after_its_last_event_id_without_gaps(engine: LocalEngine) -> None:
     with (
         fresh_table(engine.url, **FAST) as settings,
@@ -404,6 +407,7 @@ def test_a_stream_resumes_after_its_last_event_id_without_gaps(engine: LocalEngi
     assert [e["Component"] for e in again.events()] == ["svc-4", "svc-5", "svc-6", "svc-7"]
 
 
+@ONE_ENGINE
 def test_an_event_accepted_by_one_replica_reaches_the_streams_of_another_within_2_s(
     engine: LocalEngine,
 ) -> None:

@@ -276,7 +276,7 @@ def test_random_interleavings_of_writes_and_reads_match_the_model(
     )
 
 
-RACES = 120
+RACES = 60
 
 
 def test_a_record_inside_the_streak_races_a_breaker_and_is_still_counted(

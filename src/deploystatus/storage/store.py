@@ -69,6 +69,7 @@ T = TypeVar("T")
 
 CURRENT_SHARDS = 4  # part of the stored format: changing it needs a migration
 BATCH_SIZE = 25  # BatchWriteItem's limit
+EVENTS_WRITTEN_KEPT = 65_536  # event positions a process remembers writing (~100 bytes each)
 CURRENT_RECORDS_LIMIT = 32_768  # deployables whose records reads reuse (560 bytes each)
 _READS = frozenset(
     {"Query", "GetItem", "BatchGetItem", "DescribeTable"}
@@ -548,6 +549,9 @@ class Store:
         self.rules = derived.rules_fingerprint(rules)
         self.retention_days = retention_days
         self.events = events  # the change feed: write each transition's event
+        # Positions of the events this process wrote (and DynamoDB acknowledged), latest
+        # last: a later write need not write them again.
+        self._events_written: dict[str, None] = {}
         self.event_retention_days = event_retention_days
 
     @classmethod
@@ -613,12 +617,23 @@ class Store:
                 )
             )
         settled = await _all(calls)
-        events = [event for written in settled for event in written]
+        # After the facts that name them: a retry, or the deployable's next write, writes
+        # them again (docs/design.md, "The change feed"), unless this process knows it
+        # wrote them already.
+        written = self._events_written
+        events = [
+            event
+            for transitions in settled
+            for event in transitions
+            if event.position not in written
+        ]
         if self.events and events:
-            # After the facts that name them: a retry, or the deployable's next transition,
-            # writes them again (docs/design.md, "The change feed").
             await _all(self._batch_write(batch) for batch in self._event_batches(events))
-        return sum(1 for written in settled if written and written[0].accepted_ns >= started)
+            for event in events:
+                written[event.position] = None
+            while len(written) > EVENTS_WRITTEN_KEPT:
+                del written[next(iter(written))]
+        return sum(1 for t in settled if t and t[0].accepted_ns >= started)
 
     def _event_batches(self, events: Sequence[Event]) -> list[Item]:
         requests = [
