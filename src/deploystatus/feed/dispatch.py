@@ -234,20 +234,7 @@ class Dispatcher:
         outcomes = await asyncio.gather(*(self._deliver(subscription, e) for e in late))
         log = []
         for event, outcome in zip(late, outcomes, strict=True):
-            log.append(
-                Delivery(
-                    at_ns=self._clock(),
-                    event_id=event.id,
-                    position=event.position,
-                    attempt=1,
-                    status=outcome.status,
-                    latency_ms=outcome.latency_ms,
-                    error=outcome.error,
-                    owner=self.owner,
-                )
-            )
-            self.stats.outcomes["delivered" if outcome.ok else "failed"] += 1
-            self.stats.latencies_ms.append(outcome.latency_ms)
+            log.append(self._counted(event, outcome, attempt=1))
             if not outcome.ok:
                 del behind[event.id]  # tried again at the next look back
         await self.hooks.log(subscription.id, log)
@@ -333,20 +320,8 @@ class Dispatcher:
         for index, event in enumerate(window):
             outcome = result.get(event.id)
             if outcome is not None:
-                log.append(
-                    Delivery(
-                        at_ns=self._clock(),
-                        event_id=event.id,
-                        position=event.position,
-                        attempt=cursor.attempts + 1 if index == 0 else 1,
-                        status=outcome.status,
-                        latency_ms=outcome.latency_ms,
-                        error=outcome.error,
-                        owner=self.owner,
-                    )
-                )
-                self.stats.outcomes["delivered" if outcome.ok else "failed"] += 1
-                self.stats.latencies_ms.append(outcome.latency_ms)
+                attempt = cursor.attempts + 1 if index == 0 else 1
+                log.append(self._counted(event, outcome, attempt=attempt))
             delivered = outcome is None or outcome.ok  # None: delivered in an earlier round
             if failed is None and delivered:
                 position = event.position
@@ -408,19 +383,20 @@ class Dispatcher:
         if self._session is None:
             self._session = make_session(self._policy, timeout_seconds=self._timeout)
         outcome = await self._deliver(subscription, event)
-        await self.hooks.log(
-            subscription.id,
-            [
-                Delivery(
-                    at_ns=self._clock(),
-                    event_id=event.id,
-                    position=event.position,
-                    attempt=0,
-                    status=outcome.status,
-                    latency_ms=outcome.latency_ms,
-                    error=outcome.error,
-                    owner=self.owner,
-                )
-            ],
-        )
+        await self.hooks.log(subscription.id, [self._counted(event, outcome, attempt=0)])
         return outcome
+
+    def _counted(self, event: Event, outcome: Attempt, *, attempt: int) -> Delivery:
+        """An attempt as the delivery log keeps it, counted in the metrics."""
+        self.stats.outcomes["delivered" if outcome.ok else "failed"] += 1
+        self.stats.latencies_ms.append(outcome.latency_ms)
+        return Delivery(
+            at_ns=self._clock(),
+            event_id=event.id,
+            position=event.position,
+            attempt=attempt,
+            status=outcome.status,
+            latency_ms=outcome.latency_ms,
+            error=outcome.error,
+            owner=self.owner,
+        )

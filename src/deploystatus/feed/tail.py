@@ -5,8 +5,8 @@ Every ``poll_seconds`` the tail reads the events accepted since its last read, u
 holding back lets the writes of that instant land and events go out in position order.
 Every few polls it reads the last ``lookback_seconds`` again, and sends what it had not
 seen (an event whose write was slow): late, never lost, never twice. Listeners (stream
-clients, the dispatcher) get every event in a bounded queue; one that falls behind is
-dropped with a None and resumes from the log.
+clients) get every event in a bounded queue; one that falls behind is dropped with a None
+and resumes from the log.
 """
 
 from __future__ import annotations
@@ -77,8 +77,6 @@ class Tail:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self.polls = 0
-        self.failures = 0
-        self.sent = 0
 
     def rendered(self, event: Event, render: Callable[[], bytes]) -> bytes:
         """``render()``'s bytes for ``event``, made once for every stream that sends it
@@ -89,10 +87,6 @@ class Tail:
             if len(self._rendered) > _RENDERED:
                 del self._rendered[next(iter(self._rendered))]
         return found
-
-    @property
-    def watermark(self) -> int | None:
-        return self._watermark
 
     def listen(self) -> Listener:
         """A new listener, fed from the next read on (the loop starts with the first)."""
@@ -139,7 +133,6 @@ class Tail:
             try:
                 await self.poll()
             except StorageError as exc:
-                self.failures += 1
                 logger.warning("reading the event log failed: %s", exc)
             await asyncio.sleep(self._poll)
 
@@ -160,7 +153,6 @@ class Tail:
                 if event.id in self._seen or event.accepted_ns <= self._origin:
                     continue
                 self._seen[event.id] = event.accepted_ns
-                self.sent += 1
                 for listener in list(self._listeners):
                     listener.offer(event)
             if len(events) < _PAGE:

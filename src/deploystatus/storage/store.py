@@ -205,12 +205,9 @@ def _facts_item(facts: Facts, revision: int, transition: Transition | None) -> I
         item["Success"] = {"S": _success_text(facts.last_success)}
     if transition is not None:
         previous = transition.previous
-        details = None if previous is None or previous.details is None else previous.details
-        item["Tr"] = {
-            "S": _feed.transition_text(
-                transition, None if details is None else _details_text(details)
-            )
-        }
+        details = None if previous is None else previous.details
+        text = None if details is None else _details_text(details)
+        item["Tr"] = {"S": _feed.transition_text(transition, text)}
     return item
 
 

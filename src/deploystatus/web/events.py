@@ -13,14 +13,14 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any, cast, get_args
+from typing import Any, cast
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.datastructures import QueryParams
 
 from deploystatus.errors import InvalidRequest, StorageUnavailable
-from deploystatus.events import Event, EventFilter, document, parse_position
+from deploystatus.events import CLASSES, Event, EventFilter, document, parse_position
 from deploystatus.states import StateClass
 
 from . import openapi
@@ -31,7 +31,7 @@ router = APIRouter()
 _LOG_LIMIT = 1000
 _CATCH_UP_PAGE = 500
 _RECENT_NS = 60 * 1_000_000_000  # ids remembered across the catch-up's end
-_CLASSES = frozenset(get_args(StateClass))
+_CLASSES = frozenset(CLASSES)
 _STREAM_OPTIONS = frozenset({"component", "environment", "class", "after"})
 _LOG_OPTIONS = _STREAM_OPTIONS | {"limit"}
 
